@@ -22,12 +22,15 @@ The machine is shared, so the modes are measured in interleaved blocks
 from elsewhere falls on both alike. Prints p50 and p99 per mode over
 ``--requests`` requests after ``--warmup``, and checks the targets: gRPC p99
 at concurrency 1 <= 20 ms, gRPC p50 <= 1.3 x in-process p50.
+``benchmarks/speed.py`` calls ``measure`` on the model that its own pipeline
+run pushed or trained.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import glob
 import os
 import subprocess
@@ -176,37 +179,67 @@ def interleaved(
     return {name: np.asarray(values) for name, values in latencies.items()}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    source = parser.add_mutually_exclusive_group()
-    source.add_argument(
-        "--model-dir", help="a SavedModel (e.g. .../Trainer/model/N/Format-Serving)"
-    )
-    source.add_argument(
-        "--workdir",
-        default="workdir",
-        help="pipeline workdir to take the newest Trainer model from",
-    )
-    parser.add_argument("--candidates", type=int, default=200)
+@dataclasses.dataclass(frozen=True)
+class LatencyOptions:
+    """What one measurement sends: see the module docstring."""
+
+    candidates: int
+    requests: int  # per mode and concurrency
+    warmup: int
+    blocks: int  # interleaved blocks per figure
+    concurrency: Tuple[int, ...]
+    server_args: Tuple[str, ...]  # extra flags for `python -m serving serve`
+
+
+def add_arguments(parser: argparse.ArgumentParser, prefix: str = "") -> None:
+    """The flags of LatencyOptions; ``prefix`` keeps them apart in a shared parser."""
     parser.add_argument(
-        "--requests", type=int, default=1000, help="per mode and concurrency"
+        f"--{prefix}candidates", type=int, default=200, help="items per Predict"
     )
-    parser.add_argument("--warmup", type=int, default=100)
     parser.add_argument(
-        "--blocks", type=int, default=10, help="interleaved blocks per figure"
+        f"--{prefix}requests", type=int, default=1000, help="per mode and concurrency"
     )
-    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8])
     parser.add_argument(
-        "--server-arg",
+        f"--{prefix}warmup", type=int, default=100, help="untimed requests first"
+    )
+    parser.add_argument(
+        f"--{prefix}blocks", type=int, default=10, help="interleaved blocks per figure"
+    )
+    parser.add_argument(
+        f"--{prefix}concurrency",
+        type=int,
+        nargs="+",
+        default=[1, 8],
+        help="client threads, a figure each",
+    )
+    parser.add_argument(
+        f"--{prefix}server-arg",
         action="append",
         default=[],
         help="extra flag for `python -m serving serve` (repeatable), "
-        "e.g. --server-arg=--workers=4",
+        f"e.g. --{prefix}server-arg=--workers=4",
     )
-    args = parser.parse_args()
-    model_dir = args.model_dir or newest_trainer_model(args.workdir)
 
-    user, items = user_and_candidates(args.candidates)
+
+def latency_options(args: argparse.Namespace, prefix: str = "") -> LatencyOptions:
+    """The LatencyOptions that ``add_arguments(parser, prefix)``'s flags set."""
+    dest = prefix.replace("-", "_")
+    return LatencyOptions(
+        candidates=getattr(args, f"{dest}candidates"),
+        requests=getattr(args, f"{dest}requests"),
+        warmup=getattr(args, f"{dest}warmup"),
+        blocks=getattr(args, f"{dest}blocks"),
+        concurrency=tuple(getattr(args, f"{dest}concurrency")),
+        server_args=tuple(getattr(args, f"{dest}server_arg")),
+    )
+
+
+def measure(
+    model_dir: str, options: LatencyOptions
+) -> Dict[int, Dict[str, np.ndarray]]:
+    """Concurrency -> mode -> latencies in ms of ``model_dir``, after checking that
+    gRPC and in-process calls return the same scores."""
+    user, items = user_and_candidates(options.candidates)
     examples = client.candidate_examples(user, items)
     request = client.predict_request(MODEL_NAME, examples, output_filter=())
     signature = tf.saved_model.load(model_dir).signatures[client.DEFAULT_SIGNATURE]
@@ -216,7 +249,7 @@ def main() -> None:
         outputs = signature(**{client.EXAMPLES_INPUT: tf.constant(examples)})
         return {name: tensor.numpy() for name, tensor in outputs.items()}
 
-    with model_server(model_dir, args.server_arg) as target:
+    with model_server(model_dir, options.server_args) as target:
         channel, stub = client.connect(target)
         with channel:
 
@@ -233,21 +266,31 @@ def main() -> None:
                 "in-process": in_process,
                 "server path": lambda: servable.predict("", request.inputs),
             }
-            interleaved(calls, args.warmup, 1, 1)
-            figures = {
-                concurrency: interleaved(calls, args.requests, concurrency, args.blocks)
-                for concurrency in args.concurrency
+            interleaved(calls, options.warmup, 1, 1)
+            return {
+                concurrency: interleaved(
+                    calls, options.requests, concurrency, options.blocks
+                )
+                for concurrency in options.concurrency
             }
 
-    print(f"\nmodel: {model_dir}")
-    print(
-        f"one Predict of {args.candidates} candidates; {args.requests} requests per figure "
-        f"after {args.warmup} warm-up; server flags: {' '.join(args.server_arg) or '(defaults)'}"
-    )
-    print(f"{'mode':<13}{'threads':>8}{'p50 ms':>10}{'p99 ms':>10}{'mean ms':>10}")
+
+def format_latencies(
+    model_dir: str,
+    options: LatencyOptions,
+    figures: Mapping[int, Mapping[str, np.ndarray]],
+) -> List[str]:
+    """p50/p99/mean per mode and concurrency, and whether the targets were met."""
+    lines = [
+        f"model: {model_dir}",
+        f"one Predict of {options.candidates} candidates; {options.requests} requests "
+        f"per figure after {options.warmup} warm-up; server flags: "
+        f"{' '.join(options.server_args) or '(defaults)'}",
+        f"{'mode':<13}{'threads':>8}{'p50 ms':>10}{'p99 ms':>10}{'mean ms':>10}",
+    ]
     for concurrency, latencies in figures.items():
         for name, values in latencies.items():
-            print(
+            lines.append(
                 f"{name:<13}{concurrency:>8}{np.percentile(values, 50):>10.2f}"
                 f"{np.percentile(values, 99):>10.2f}{values.mean():>10.2f}"
             )
@@ -257,14 +300,35 @@ def main() -> None:
             np.percentile(grpc_ms, 99),
             np.percentile(grpc_ms, 50) / np.percentile(local_ms, 50),
         )
-        print(
+        lines.append(
             f"target gRPC p99 (1 thread) <= {P99_TARGET_MS:.0f} ms: {p99:.2f} ms "
             f"{'met' if p99 <= P99_TARGET_MS else 'MISSED'}"
         )
-        print(
+        lines.append(
             f"target gRPC p50 <= {RATIO_TARGET} x in-process p50 (1 thread): {ratio:.2f} x "
             f"{'met' if ratio <= RATIO_TARGET else 'MISSED'}"
         )
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument(
+        "--model-dir", help="a SavedModel (e.g. .../Trainer/model/N/Format-Serving)"
+    )
+    source.add_argument(
+        "--workdir",
+        default="workdir",
+        help="pipeline workdir to take the newest Trainer model from",
+    )
+    add_arguments(parser)
+    args = parser.parse_args()
+    model_dir = args.model_dir or newest_trainer_model(args.workdir)
+    options = latency_options(args)
+    figures = measure(model_dir, options)
+    print()
+    print("\n".join(format_latencies(model_dir, options, figures)))
 
 
 if __name__ == "__main__":

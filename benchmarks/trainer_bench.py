@@ -12,7 +12,8 @@ Runs the pipeline (generate -> ExampleGen -> Transform -> a short Trainer) in
    input pipeline can approach.
 
 It prints both throughputs (median over timed windows, after warm-up) and
-their ratio.
+their ratio. ``benchmarks/speed.py`` calls ``measure`` on the transformed
+examples of its own pipeline run.
 """
 
 from __future__ import annotations
@@ -21,12 +22,13 @@ import argparse
 import os
 import statistics
 import time
-from typing import List
+from typing import Dict, List, Mapping
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
 import tensorflow_transform as tft  # noqa: E402
 import tf_keras  # noqa: E402
+from ml_metadata.proto import metadata_store_pb2  # noqa: E402
 from tfx.components.trainer import fn_args_utils  # noqa: E402
 from tfx.types import standard_artifacts  # noqa: E402
 from tfx.types import standard_component_specs as specs  # noqa: E402
@@ -37,6 +39,10 @@ from models.trainer import input_dataset  # noqa: E402
 from pipeline import run_summary, runs  # noqa: E402
 from pipeline.config import PipelineConfig, TrainingConfig  # noqa: E402
 from transform.preprocessing import vocabulary_sizes  # noqa: E402
+
+PIPELINE = "trainer input pipeline"
+IN_MEMORY = "in-memory tensors"
+WINDOW = 20  # steps per timed window
 
 
 class StepTimer(tf_keras.callbacks.Callback):
@@ -56,14 +62,18 @@ class StepTimer(tf_keras.callbacks.Callback):
 def examples_per_second(
     model, dataset, steps: int, warmup: int, batch_size: int
 ) -> float:
-    """Median throughput over windows of 20 steps, after ``warmup`` steps."""
+    """Median throughput over windows of WINDOW steps, after ``warmup`` steps."""
+    if steps < WINDOW:
+        raise ValueError(f"time at least {WINDOW} steps, not {steps}")
     timer = StepTimer()
     model.fit(
         dataset, steps_per_epoch=warmup + steps, epochs=1, verbose=0, callbacks=[timer]
     )
     timed = timer.durations[warmup:]
-    windows = [sum(timed[i : i + 20]) for i in range(0, len(timed) - 19, 20)]
-    return batch_size * 20 / statistics.median(windows)
+    windows = [
+        sum(timed[i : i + WINDOW]) for i in range(0, len(timed) - WINDOW + 1, WINDOW)
+    ]
+    return batch_size * WINDOW / statistics.median(windows)
 
 
 def ensure_pipeline_run(
@@ -75,30 +85,28 @@ def ensure_pipeline_run(
     return runs.run(config)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--workdir", default="/tmp/esm2-trainer-bench")
-    parser.add_argument("--impressions", type=int, default=200_000)
-    parser.add_argument("--model", default="esm2")
-    parser.add_argument("--steps", type=int, default=200)
-    parser.add_argument("--warmup", type=int, default=20)
-    args = parser.parse_args()
-
-    model_config = ModelConfig(model=args.model)
-    pipeline_config = PipelineConfig(
-        workdir=args.workdir,
-        model=model_config,
-        training=TrainingConfig(train_steps=1, eval_steps=1),
+def add_arguments(parser: argparse.ArgumentParser, prefix: str = "") -> None:
+    """The timing flags; ``prefix`` keeps them apart in a parser shared with others."""
+    parser.add_argument(
+        f"--{prefix}steps", type=int, default=200, help="timed training steps"
     )
-    outputs = ensure_pipeline_run(pipeline_config, args.impressions).artifacts
+    parser.add_argument(
+        f"--{prefix}warmup", type=int, default=20, help="untimed steps before them"
+    )
+
+
+def trainer_fn_args(
+    outputs: Mapping[str, metadata_store_pb2.Artifact],
+) -> fn_args_utils.FnArgs:
+    """The FnArgs (with its DataAccessor) that the Trainer executor builds from a
+    run's Transform and schema outputs, so the benchmark reads data as it does."""
 
     def artifact(key, artifact_class):
         typed = artifact_class()
         typed.set_mlmd_artifact(outputs[key])
         return [typed]
 
-    # The Trainer executor's own DataAccessor, built as it builds it.
-    fn_args = fn_args_utils.get_common_fn_args(
+    return fn_args_utils.get_common_fn_args(
         {
             specs.EXAMPLES_KEY: artifact(
                 "Transform.transformed_examples", standard_artifacts.Examples
@@ -115,34 +123,71 @@ def main() -> None:
             specs.EVAL_ARGS_KEY: '{"splits": ["eval"]}',
         },
     )
+
+
+def measure(
+    outputs: Mapping[str, metadata_store_pb2.Artifact],
+    model_config: ModelConfig,
+    steps: int,
+    warmup: int,
+) -> Dict[str, float]:
+    """Examples/s of ``model_config``'s model through the Trainer's input path and
+    on the same batches in memory, from a pipeline run's ``outputs``
+    (``RunSummary.artifacts``)."""
+    fn_args = trainer_fn_args(outputs)
     tft_output = tft.TFTransformOutput(fn_args.transform_graph_path)
     vocab = vocabulary_sizes(tft_output)
     batch = model_config.batch_size
     pipeline_data = input_dataset(
         fn_args.train_files, fn_args.data_accessor, tft_output, batch, shuffle=True
     )
-    total = args.warmup + args.steps
-    in_memory = pipeline_data.take(total).cache()
+    in_memory = pipeline_data.take(warmup + steps).cache()
     for _ in in_memory:  # materialise every batch before timing
         pass
 
     rates = {}
     for name, dataset in (
-        ("trainer input pipeline", pipeline_data),
-        ("in-memory tensors", in_memory.repeat()),
+        (PIPELINE, pipeline_data),
+        (IN_MEMORY, in_memory.repeat()),
     ):
         model = build_model(vocab, model_config)
-        rates[name] = examples_per_second(
-            model, dataset, args.steps, args.warmup, batch
-        )
-    print(
-        f"\nTrainer speed, model={args.model}, batch={batch}, {args.steps} timed steps "
-        f"after {args.warmup} warm-up, {os.cpu_count()} CPU cores"
-    )
+        rates[name] = examples_per_second(model, dataset, steps, warmup, batch)
+    return rates
+
+
+def format_rates(
+    rates: Mapping[str, float], model_config: ModelConfig, steps: int, warmup: int
+) -> List[str]:
+    """Both throughputs and their ratio, under a line saying what was timed."""
+    lines = [
+        f"Trainer speed, model={model_config.model}, batch={model_config.batch_size}, "
+        f"{steps} timed steps after {warmup} warm-up, {os.cpu_count()} CPU cores"
+    ]
     for name, rate in rates.items():
-        print(f"  {name:<24} {rate:>10,.0f} examples/s")
-    ratio = rates["trainer input pipeline"] / rates["in-memory tensors"]
-    print(f"  ratio (target >= 0.8)   {ratio:>10.2f}")
+        lines.append(f"  {name:<24} {rate:>10,.0f} examples/s")
+    ratio = rates[PIPELINE] / rates[IN_MEMORY]
+    lines.append(f"  ratio (target >= 0.8)   {ratio:>10.2f}")
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--workdir", default="/tmp/esm2-trainer-bench")
+    parser.add_argument("--impressions", type=int, default=200_000)
+    parser.add_argument("--model", default="esm2")
+    add_arguments(parser)
+    args = parser.parse_args()
+
+    model_config = ModelConfig(model=args.model)
+    pipeline_config = PipelineConfig(
+        workdir=args.workdir,
+        model=model_config,
+        training=TrainingConfig(train_steps=1, eval_steps=1),
+    )
+    outputs = ensure_pipeline_run(pipeline_config, args.impressions).artifacts
+    rates = measure(outputs, model_config, args.steps, args.warmup)
+    print()
+    print("\n".join(format_rates(rates, model_config, args.steps, args.warmup)))
 
 
 if __name__ == "__main__":
