@@ -61,6 +61,35 @@ def test_examples_per_split_match_the_quality_report_and_the_generator(
     assert 0.2 < evaluation / (train + evaluation) < 0.45
 
 
+def _clicks_in_file_order(path: str) -> list:
+    return [
+        tf.train.Example.FromString(record.numpy())
+        .features.feature[features.LABEL_CLICK]
+        .int64_list.value[0]
+        for record in tf.data.TFRecordDataset(path, "GZIP")
+    ]
+
+
+def test_written_examples_are_not_ordered_by_label(pipeline_run):
+    """The Trainer shuffles within a buffer only: files must not be label-sorted.
+
+    A plain GroupByKey on the in-process runners wrote every clicked impression
+    ahead of the unclicked ones; each third of every file must now hold about
+    the file's click rate (the bound is about 5 standard deviations).
+    """
+    _, summary = pipeline_run
+    uri = summary.artifacts[run_summary.EXAMPLES].uri
+    files = tf.io.gfile.glob(os.path.join(uri, "Split-train", "*"))
+    for path in files:
+        clicks = _clicks_in_file_order(path)
+        rate = sum(clicks) / len(clicks)
+        third = len(clicks) // 3
+        for start in (0, third, 2 * third):
+            part = clicks[start : start + third]
+            tolerance = 5 * (rate * (1 - rate) / len(part)) ** 0.5
+            assert abs(sum(part) / len(part) - rate) < tolerance, (path, start)
+
+
 def test_clean_logs_have_no_schema_anomalies(pipeline_run):
     _, summary = pipeline_run
     assert summary.anomalies  # both splits were validated
