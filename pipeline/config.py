@@ -45,9 +45,16 @@ class IngestConfig:
 
 @dataclasses.dataclass
 class TrainingConfig:
-    """How long the Trainer runs (batches of ``ModelConfig.batch_size``)."""
+    """How long the Trainer runs (batches of ``ModelConfig.batch_size``).
 
-    train_steps: int = 2000
+    By default one pass over the train split, whatever its size: CTR models
+    with ID embeddings overfit from the second pass on (models/trainer.py).
+    """
+
+    # Batches to train on, repeating the split as needed; 0: ``epochs`` passes.
+    train_steps: int = 0
+    epochs: int = 1
+    # Eval batches validated after each round; 0: the whole eval split.
     eval_steps: int = 100
 
 

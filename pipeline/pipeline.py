@@ -28,7 +28,7 @@ from components.groundtruth_evaluator import GroundTruthEvaluator
 from components.impression_example_gen.component import ImpressionLogExampleGen
 from evaluation.eval_config import BlessingThresholds, build_eval_config
 from models.config import ModelConfig
-from models.trainer import MODEL_CONFIG_KEY
+from models.trainer import EPOCHS_KEY, MODEL_CONFIG_KEY
 from pipeline.config import IngestConfig, TrainingConfig
 
 # The ids of the pipeline's components, in the order they run (the last one
@@ -115,7 +115,10 @@ def create_pipeline(
         schema=schema_gen.outputs["schema"],
         train_args=tfx.proto.TrainArgs(num_steps=training.train_steps),
         eval_args=tfx.proto.EvalArgs(num_steps=training.eval_steps),
-        custom_config={MODEL_CONFIG_KEY: dataclasses.asdict(model)},
+        custom_config={
+            MODEL_CONFIG_KEY: dataclasses.asdict(model),
+            EPOCHS_KEY: training.epochs,
+        },
     )
     # The latest blessed model is the baseline a new model must not fall behind.
     baseline_resolver = tfx.dsl.Resolver(

@@ -10,7 +10,13 @@ import tensorflow_transform as tft
 from sklearn.metrics import roc_auc_score
 
 from pipeline import run_summary
-from models.trainer import MODEL_FEATURES, SERVING_SIGNATURE
+from models.trainer import (
+    EVAL_ROUNDS,
+    MODEL_FEATURES,
+    SERVING_SIGNATURE,
+    fit_schedule,
+    input_dataset,
+)
 from transform import features
 
 SERVING_SUBDIR = "Format-Serving"
@@ -106,3 +112,55 @@ def test_unseen_ids_and_missing_optional_features_are_served(served, pipeline_ru
         assert value.shape == (1,)
         assert np.all(np.isfinite(value)) and np.all((value >= 0) & (value <= 1))
     assert out[features.OUTPUT_PCTR].numpy()[0] > 0
+
+
+def test_fit_schedule_by_steps_or_by_full_passes():
+    # A step count repeats the split and is cut into validation rounds.
+    assert fit_schedule(1000, epochs=1) == (None, EVAL_ROUNDS, 100)
+    assert fit_schedule(3, epochs=1) == (None, 3, 1)
+    # Without one, every Keras epoch is exactly one pass over the split.
+    assert fit_schedule(None, epochs=1) == (1, 1, None)
+    assert fit_schedule(None, epochs=3) == (1, 3, None)
+    with pytest.raises(ValueError, match="epochs"):
+        fit_schedule(None, epochs=0)
+
+
+def test_one_pass_reads_every_training_example_once(pipeline_run):
+    from tfx.components.trainer import fn_args_utils
+    from tfx.types import standard_artifacts
+    from tfx.types import standard_component_specs as specs
+
+    _, summary = pipeline_run
+
+    def artifact(key, artifact_class):
+        typed = artifact_class()
+        typed.set_mlmd_artifact(summary.artifacts[key])
+        return [typed]
+
+    fn_args = fn_args_utils.get_common_fn_args(
+        {
+            specs.EXAMPLES_KEY: artifact(
+                "Transform.transformed_examples", standard_artifacts.Examples
+            ),
+            specs.TRANSFORM_GRAPH_KEY: artifact(
+                "Transform.transform_graph", standard_artifacts.TransformGraph
+            ),
+            specs.SCHEMA_KEY: artifact("ImportSchemaGen.schema", standard_artifacts.Schema),
+        },
+        {
+            specs.TRAIN_ARGS_KEY: '{"splits": ["train"]}',
+            specs.EVAL_ARGS_KEY: '{"splits": ["eval"]}',
+        },
+    )
+    dataset = input_dataset(
+        fn_args.train_files,
+        fn_args.data_accessor,
+        tft.TFTransformOutput(fn_args.transform_graph_path),
+        batch_size=256,
+        shuffle=True,
+        num_epochs=1,
+    )
+    sizes = [len(labels[features.LABEL_CLICK]) for _, labels in dataset]
+    expected = summary.quality_report.examples_per_split["train"]
+    assert sum(sizes) == expected
+    assert len(sizes) == -(-expected // 256)
