@@ -48,6 +48,12 @@ TOP_METRICS = tuple(
 GAIN_METRICS = (eval_config.CVR_AUC, eval_config.CTCVR_AUC, eval_config.CTCVR_GAUC)
 
 
+def training_config(args) -> TrainingConfig:
+    return TrainingConfig(
+        train_steps=args.train_steps, epochs=args.epochs, eval_steps=args.eval_steps
+    )
+
+
 def run_one(args, logs: str, model: str, seed: int) -> Dict:
     """One pipeline run; its overall and per-bucket metrics and ground truth."""
     config = PipelineConfig(
@@ -55,9 +61,7 @@ def run_one(args, logs: str, model: str, seed: int) -> Dict:
         workdir=args.workdir,
         input_base=logs,
         model=ModelConfig(model=model, seed=seed),
-        training=TrainingConfig(
-            train_steps=args.train_steps, epochs=args.epochs, eval_steps=args.eval_steps
-        ),
+        training=training_config(args),
     )
     start = time.perf_counter()
     summary = runs.run(config)
@@ -100,20 +104,13 @@ def _values(runs_of_model: List[Dict], path) -> List[float]:
     return out
 
 
-def training_length(args) -> str:
-    """How long each model trained, as the Trainer was told."""
-    if args.train_steps:
-        return f"{args.train_steps} steps"
-    return f"{args.epochs} pass{'es' if args.epochs > 1 else ''} over the train split"
-
-
 def report(all_runs: List[Dict], models: Sequence[str], args) -> str:
     by_model = {m: [r for r in all_runs if r["model"] == m] for m in models}
     lines = [
         "# ESM2 vs ESMM vs DNN on the `paper` preset",
         "",
         f"Command: `{args.command}`; {os.cpu_count()} CPU cores; seeds {list(args.seeds)}; "
-        f"Trainer: {training_length(args)} per run, batches of 1000.",
+        f"Trainer: {training_config(args).describe()} per run, batches of 1000.",
         "",
         "## Overall (mean ± standard deviation over seeds)",
         "",

@@ -49,7 +49,10 @@ def add_arguments(
         help="orchestrators; each runs the pipeline from scratch",
     )
     parser.add_argument(
-        "--train-steps", type=int, default=1000, help="the pipeline Trainer's steps"
+        "--train-steps",
+        type=int,
+        default=0,
+        help="the pipeline Trainer's steps; 0: one pass over the train split",
     )
     parser.add_argument(
         "--workdir", default=workdir, help="logs (kept and reused) and runs"
@@ -128,7 +131,8 @@ def main() -> None:
     }
     print(
         f"\nPipeline on {args.impressions:,} impressions ({args.preset}, {args.days} days), "
-        f"{os.cpu_count()} CPU cores, Trainer {args.train_steps} steps of 1000"
+        f"{os.cpu_count()} CPU cores, Trainer "
+        f"{TrainingConfig(train_steps=args.train_steps).describe()}, batches of 1000"
     )
     print("\n".join(format_timings(timings, args.impressions)))
 

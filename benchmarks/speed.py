@@ -117,8 +117,8 @@ def main() -> None:
         "",
         *section(
             f"Pipeline: {args.impressions:,} impressions ({args.preset}, "
-            f"{args.days} days), Trainer {args.train_steps} steps of "
-            f"{config.model.batch_size}",
+            f"{args.days} days), Trainer {config.training.describe()}, batches "
+            f"of {config.model.batch_size}",
             pipeline_bench.format_timings(timings, args.impressions),
         ),
         (

@@ -57,6 +57,12 @@ class TrainingConfig:
     # Eval batches validated after each round; 0: the whole eval split.
     eval_steps: int = 100
 
+    def describe(self) -> str:
+        """How long the Trainer trains, for reports: "2 passes", "3000 steps"."""
+        if self.train_steps:
+            return f"{self.train_steps} steps"
+        return f"{self.epochs} pass{'es' if self.epochs > 1 else ''} over the train split"
+
 
 @dataclasses.dataclass
 class PipelineConfig:
