@@ -1,6 +1,6 @@
-"""How close to the oracle can any model of the logs get? A ceiling from the generator.
+"""How close to the oracle can a model of the logs get? A ceiling from the generator.
 
-    .venv/bin/python benchmarks/observable_ceiling.py --preset paper --impressions 600000
+    .venv/bin/python benchmarks/observable_ceiling.py --impressions 600000
 
 The oracle scores with the true probabilities, which depend on latents the
 logs never show: the user's taste vector against the item's, the user's
@@ -115,13 +115,16 @@ def main() -> None:
     oracle = aucs(world, components, outcomes)
     print(
         f"{args.preset} preset, {args.impressions:,} impressions, "
-        f"{int(outcomes.click.sum()):,} clicks, {int(outcomes.purchase.sum()):,} purchases"
+        f"{int(outcomes.click.sum()):,} clicks, "
+        f"{int(outcomes.purchase.sum()):,} purchases"
     )
     print(f"{'scores':<62} {'CTR':>7} {'CVR':>7} {'CTCVR':>7} {'/oracle':>8}")
     print(f"{'oracle (true probabilities)':<62} " + _row(oracle, oracle[2]))
     for label, name, estimate in estimates:
         components[name] = estimate
-        print(f"{'+ ' + label:<62} " + _row(aucs(world, components, outcomes), oracle[2]))
+        print(
+            f"{'+ ' + label:<62} " + _row(aucs(world, components, outcomes), oracle[2])
+        )
 
 
 def _logit(p: np.ndarray) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""Does ESM2 beat ESMM, and ESMM the DNN? The paper's Table 3 and Figure 7 on known truth.
+"""Does ESM2 beat ESMM, and ESMM the DNN? Table 3 and Figure 7 on known truth.
 
     .venv/bin/python benchmarks/paper_claims.py --impressions 1320000 --days 6 \\
         --seeds 0 1 2 --output benchmark_results.md
@@ -46,6 +46,12 @@ TOP_METRICS = tuple(
     for pct in ("0_1pct", "0_6pct", "1pct")
 )
 GAIN_METRICS = (eval_config.CVR_AUC, eval_config.CTCVR_AUC, eval_config.CTCVR_GAUC)
+TASKS = ("ctr", "ctavr", "cvr", "ctcvr")
+# Figure 7 compares the lightest and the heaviest buyers.
+FIGURE_7_BUCKETS = (
+    features.PURCHASE_FREQ_BUCKET_NAMES[0],
+    features.PURCHASE_FREQ_BUCKET_NAMES[-1],
+)
 
 
 def training_config(args) -> TrainingConfig:
@@ -109,7 +115,8 @@ def report(all_runs: List[Dict], models: Sequence[str], args) -> str:
     lines = [
         "# ESM2 vs ESMM vs DNN on the `paper` preset",
         "",
-        f"Command: `{args.command}`; {os.cpu_count()} CPU cores; seeds {list(args.seeds)}; "
+        f"Command: `{args.command}`; {os.cpu_count()} CPU cores; "
+        f"seeds {list(args.seeds)}; "
         f"Trainer: {training_config(args).describe()} per run, batches of 1000.",
         "",
         "## Overall (mean ± standard deviation over seeds)",
@@ -123,6 +130,15 @@ def report(all_runs: List[Dict], models: Sequence[str], args) -> str:
             for k in HEADLINE
         ]
         lines.append(f"| {m} | " + " | ".join(cells) + " |")
+    # Every run scores the same eval examples, so the oracle is that of any run.
+    oracle = all_runs[0]["groundtruth"]
+    lines.append(
+        "| oracle (true probabilities) | "
+        + " | ".join(
+            f"{oracle[k]['oracle']:.4f}" if k in oracle else "–" for k in HEADLINE
+        )
+        + " |"
+    )
     lines += ["", "## Against the oracle (model AUC / oracle AUC)", ""]
     lines.append(
         "| model | " + " | ".join(ORACLE_METRICS) + " | entire-space CVR AUC (model) |"
@@ -157,6 +173,38 @@ def report(all_runs: List[Dict], models: Sequence[str], args) -> str:
             )
             + " |"
         )
+    lines += ["", "## Calibration: mean prediction / observed rate, and ECE", ""]
+    lines.append(
+        "| model | " + " | ".join(f"{t} pred/obs | {t} ECE" for t in TASKS) + " |"
+    )
+    lines.append("|---" * (2 * len(TASKS) + 1) + "|")
+    for m in models:
+        cells = [
+            mean_spread(
+                _values(by_model[m], lambda r, k=f"{t}_{kind}": r["overall"].get(k))
+            )
+            for t in TASKS
+            for kind in ("calibration", "ece")
+        ]
+        lines.append(f"| {m} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "## Per purchase-frequency bucket (mean ± standard deviation over seeds)",
+        "",
+    ]
+    lines.append("| bucket | model | " + " | ".join(GAIN_METRICS) + " |")
+    lines.append("|---" * (len(GAIN_METRICS) + 2) + "|")
+    for bucket in features.PURCHASE_FREQ_BUCKET_NAMES:
+        for m in models:
+            cells = [
+                mean_spread(
+                    _values(
+                        by_model[m], lambda r, k=k, b=bucket: r["buckets"][b].get(k)
+                    )
+                )
+                for k in GAIN_METRICS
+            ]
+            lines.append(f"| {bucket} | {m} | " + " | ".join(cells) + " |")
     if {"esm2", "esmm"} <= set(models):
         lines += [
             "",
@@ -166,20 +214,26 @@ def report(all_runs: List[Dict], models: Sequence[str], args) -> str:
         lines.append("| bucket | " + " | ".join(GAIN_METRICS) + " |")
         lines.append("|---" * (len(GAIN_METRICS) + 1) + "|")
         for bucket in features.PURCHASE_FREQ_BUCKET_NAMES:
-            cells = []
-            for k in GAIN_METRICS:
-                a = statistics.mean(
-                    _values(by_model["esm2"], lambda r: r["buckets"][bucket].get(k))
-                    or [float("nan")]
-                )
-                b = statistics.mean(
-                    _values(by_model["esmm"], lambda r: r["buckets"][bucket].get(k))
-                    or [float("nan")]
-                )
-                cells.append(f"{a - b:+.4f}")
+            cells = [f"{bucket_gain(by_model, bucket, k):+.4f}" for k in GAIN_METRICS]
             lines.append(f"| {bucket} | " + " | ".join(cells) + " |")
     lines += ["", "## Claims", ""] + [f"- {c}" for c in claims(by_model)]
     return "\n".join(lines) + "\n"
+
+
+def bucket_gain(by_model: Dict[str, List[Dict]], bucket: str, metric: str) -> float:
+    """Mean over seeds of ESM2's metric in a bucket minus ESMM's."""
+
+    def mean(model: str) -> float:
+        values = _values(
+            by_model.get(model, []), lambda r: r["buckets"][bucket].get(metric)
+        )
+        return statistics.mean(values) if values else float("nan")
+
+    return mean("esm2") - mean("esmm")
+
+
+def verdict(holds: bool) -> str:
+    return "HOLDS" if holds else "DOES NOT HOLD"
 
 
 def claims(by_model: Dict[str, List[Dict]]) -> List[str]:
@@ -202,7 +256,15 @@ def claims(by_model: Dict[str, List[Dict]]) -> List[str]:
             ok = a - b > max(sa, sb)
             found.append(
                 f"{k}: {better} {a:.4f} > {worse} {b:.4f} by more than the seed spread "
-                f"({max(sa, sb):.4f}): {'HOLDS' if ok else 'DOES NOT HOLD'}"
+                f"({max(sa, sb):.4f}): {verdict(ok)}"
+            )
+    if by_model.get("esm2") and by_model.get("esmm"):
+        light, heavy = FIGURE_7_BUCKETS
+        for k in (eval_config.CVR_AUC, eval_config.CTCVR_AUC):
+            low, high = bucket_gain(by_model, light, k), bucket_gain(by_model, heavy, k)
+            found.append(
+                f"{k}: ESM2's gain over ESMM in {heavy} ({high:+.4f}) >= in {light} "
+                f"({low:+.4f}) (Figure 7): {verdict(high >= low)}"
             )
     fraction = _values(
         by_model.get("esm2", []), lambda r: r["groundtruth"]["ctcvr_auc"]["fraction"]
@@ -210,7 +272,7 @@ def claims(by_model: Dict[str, List[Dict]]) -> List[str]:
     if fraction:
         value = statistics.mean(fraction)
         found.append(
-            f"ESM2 CTCVR AUC / oracle = {value:.3f} >= 0.95: {'HOLDS' if value >= 0.95 else 'DOES NOT HOLD'}"
+            f"ESM2 CTCVR AUC / oracle = {value:.3f} >= 0.95: {verdict(value >= 0.95)}"
         )
     return found
 
@@ -228,28 +290,51 @@ def main() -> None:
     parser.add_argument("--eval-steps", type=int, default=100)
     parser.add_argument("--workdir", default="/tmp/esm2-paper-claims")
     parser.add_argument("--output", default="benchmark_results.md")
+    parser.add_argument(
+        "--from-json",
+        help="re-render the report from the .json a run wrote, without running",
+    )
     args = parser.parse_args()
     args.command = "benchmarks/paper_claims.py " + " ".join(
         f"--{k.replace('_', '-')} {' '.join(map(str, v)) if isinstance(v, list) else v}"
         for k, v in vars(args).items()
-        if k not in ("command",)
+        if k not in ("command", "from_json")
     )
 
-    start = time.perf_counter()
-    logs = os.path.join(args.workdir, f"logs-paper-{args.impressions}-{args.days}d")
-    if not os.path.isdir(logs):
-        print(
-            generate(
-                logs, preset="paper", num_impressions=args.impressions, days=args.days
-            ).format()
-        )
-    all_runs = [run_one(args, logs, m, s) for s in args.seeds for m in args.models]
-    text = report(all_runs, args.models, args)
-    text += f"\nWall time of the whole benchmark: {(time.perf_counter() - start) / 60:.1f} min.\n"
+    if args.from_json:
+        with open(args.from_json) as f:
+            saved = json.load(f)
+        # Early runs saved the list of runs alone.
+        if isinstance(saved, list):
+            saved = {"runs": saved, "command": args.command, "minutes": None}
+        args.command, all_runs = saved["command"], saved["runs"]
+        minutes = saved["minutes"]
+    else:
+        start = time.perf_counter()
+        logs = os.path.join(args.workdir, f"logs-paper-{args.impressions}-{args.days}d")
+        if not os.path.isdir(logs):
+            print(
+                generate(
+                    logs,
+                    preset="paper",
+                    num_impressions=args.impressions,
+                    days=args.days,
+                ).format()
+            )
+        all_runs = [run_one(args, logs, m, s) for s in args.seeds for m in args.models]
+        minutes = (time.perf_counter() - start) / 60
+        with open(os.path.splitext(args.output)[0] + ".json", "w") as f:
+            json.dump(
+                {"command": args.command, "minutes": minutes, "runs": all_runs},
+                f,
+                indent=1,
+            )
+    models = [m for m in args.models if any(r["model"] == m for r in all_runs)]
+    text = report(all_runs, models, args)
+    if minutes is not None:
+        text += f"\nWall time of the whole benchmark: {minutes:.1f} min.\n"
     with open(args.output, "w") as f:
         f.write(text)
-    with open(os.path.splitext(args.output)[0] + ".json", "w") as f:
-        json.dump(all_runs, f, indent=1)
     print(text)
 
 

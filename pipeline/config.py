@@ -61,7 +61,9 @@ class TrainingConfig:
         """How long the Trainer trains, for reports: "2 passes", "3000 steps"."""
         if self.train_steps:
             return f"{self.train_steps} steps"
-        return f"{self.epochs} pass{'es' if self.epochs > 1 else ''} over the train split"
+        return (
+            f"{self.epochs} pass{'es' if self.epochs > 1 else ''} over the train split"
+        )
 
 
 @dataclasses.dataclass

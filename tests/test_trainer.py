@@ -145,7 +145,9 @@ def test_one_pass_reads_every_training_example_once(pipeline_run):
             specs.TRANSFORM_GRAPH_KEY: artifact(
                 "Transform.transform_graph", standard_artifacts.TransformGraph
             ),
-            specs.SCHEMA_KEY: artifact("ImportSchemaGen.schema", standard_artifacts.Schema),
+            specs.SCHEMA_KEY: artifact(
+                "ImportSchemaGen.schema", standard_artifacts.Schema
+            ),
         },
         {
             specs.TRAIN_ARGS_KEY: '{"splits": ["train"]}',
