@@ -175,11 +175,17 @@ def main() -> None:
     parser.add_argument("--workdir", default="/tmp/esm2-trainer-bench")
     parser.add_argument("--impressions", type=int, default=200_000)
     parser.add_argument("--model", default="esm2")
+    parser.add_argument(
+        "--pipeline-name",
+        default=PipelineConfig.pipeline_name,
+        help="measure on this pipeline's newest run in --workdir, e.g. a benchmark's",
+    )
     add_arguments(parser)
     args = parser.parse_args()
 
     model_config = ModelConfig(model=args.model)
     pipeline_config = PipelineConfig(
+        pipeline_name=args.pipeline_name,
         workdir=args.workdir,
         model=model_config,
         training=TrainingConfig(train_steps=1, eval_steps=1),
