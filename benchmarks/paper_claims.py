@@ -47,6 +47,7 @@ TOP_METRICS = tuple(
 )
 GAIN_METRICS = (eval_config.CVR_AUC, eval_config.CTCVR_AUC, eval_config.CTCVR_GAUC)
 TASKS = ("ctr", "ctavr", "cvr", "ctcvr")
+PIPELINE_NAME = "esm2-paper-claims"
 # Figure 7 compares the lightest and the heaviest buyers.
 FIGURE_7_BUCKETS = (
     features.PURCHASE_FREQ_BUCKET_NAMES[0],
@@ -63,7 +64,7 @@ def training_config(args) -> TrainingConfig:
 def run_one(args, logs: str, model: str, seed: int) -> Dict:
     """One pipeline run; its overall and per-bucket metrics and ground truth."""
     config = PipelineConfig(
-        pipeline_name="esm2-paper-claims",
+        pipeline_name=PIPELINE_NAME,
         workdir=args.workdir,
         input_base=logs,
         model=ModelConfig(model=model, seed=seed),
@@ -232,6 +233,46 @@ def bucket_gain(by_model: Dict[str, List[Dict]], bucket: str, metric: str) -> fl
     return mean("esm2") - mean("esmm")
 
 
+# Components that handle rows; the others only move metadata.
+TIMED_COMPONENTS = (
+    "ImpressionLogExampleGen",
+    "StatisticsGen",
+    "Transform",
+    "Trainer",
+    "Evaluator",
+    "GroundTruthEvaluator",
+)
+
+
+def component_times(metadata_path: str, all_runs: List[Dict]) -> List[str]:
+    """Each run's component wall times from ML Metadata ("cached" when reused).
+
+    Runs are matched to ``all_runs`` by order: the benchmark runs them one
+    after another in this store and nothing else.
+    """
+    executions = run_summary.run_executions(metadata_path, PIPELINE_NAME)
+    if len(executions) != len(all_runs):
+        return [f"(ML Metadata holds {len(executions)} runs, not {len(all_runs)})"]
+    lines = [
+        "| run | " + " | ".join(TIMED_COMPONENTS) + " |",
+        "|---" * (len(TIMED_COMPONENTS) + 1) + "|",
+    ]
+    for run, nodes in zip(all_runs, executions):
+        cells = []
+        for component in TIMED_COMPONENTS:
+            node = nodes.get(component)
+            if node is None:
+                cells.append("–")
+            elif node.state == "CACHED":
+                cells.append("cached")
+            else:
+                cells.append(f"{node.seconds:,.0f} s")
+        lines.append(
+            f"| {run['model']} seed {run['seed']} | " + " | ".join(cells) + " |"
+        )
+    return lines
+
+
 def verdict(holds: bool) -> str:
     return "HOLDS" if holds else "DOES NOT HOLD"
 
@@ -331,6 +372,10 @@ def main() -> None:
             )
     models = [m for m in args.models if any(r["model"] == m for r in all_runs)]
     text = report(all_runs, models, args)
+    metadata_path = os.path.join(args.workdir, "metadata.sqlite")
+    if os.path.exists(metadata_path):
+        text += "\n## Where the time went (ML Metadata)\n\n"
+        text += "\n".join(component_times(metadata_path, all_runs)) + "\n"
     if minutes is not None:
         text += f"\nWall time of the whole benchmark: {minutes:.1f} min.\n"
     with open(args.output, "w") as f:

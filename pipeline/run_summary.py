@@ -160,10 +160,10 @@ class NodeExecution:
 _RUN_CONTEXT_TYPE = "pipeline_run"
 
 
-def latest_run_executions(
+def run_executions(
     metadata_path: str, pipeline_name: str
-) -> Dict[str, NodeExecution]:
-    """Component id -> what it did in the newest run of the pipeline.
+) -> List[Dict[str, NodeExecution]]:
+    """Per run of the pipeline, oldest first: component id -> what it did.
 
     The tests of reruns read which components were cached and which ran from
     here, and the benchmarks the wall time of each component.
@@ -180,23 +180,42 @@ def latest_run_executions(
         for context_id, name in nodes.items()
         for execution in store.get_executions_by_context(context_id)
     }
-    runs = [
-        r
-        for r in store.get_contexts_by_type(_RUN_CONTEXT_TYPE)
-        if any(e.id in node_of_execution for e in store.get_executions_by_context(r.id))
-    ]
+    executions_of_run = {
+        run.id: [
+            e
+            for e in store.get_executions_by_context(run.id)
+            if e.id in node_of_execution
+        ]
+        for run in store.get_contexts_by_type(_RUN_CONTEXT_TYPE)
+    }
+    runs = sorted(
+        (
+            r
+            for r in store.get_contexts_by_type(_RUN_CONTEXT_TYPE)
+            if executions_of_run[r.id]
+        ),
+        key=lambda r: r.create_time_since_epoch,
+    )
     if not runs:
         raise ValueError(f"ML Metadata has no run of pipeline {pipeline_name!r}")
-    newest = max(runs, key=lambda r: r.create_time_since_epoch)
-    return {
-        node_of_execution[e.id]: NodeExecution(
-            state=metadata_store_pb2.Execution.State.Name(e.last_known_state),
-            seconds=(e.last_update_time_since_epoch - e.create_time_since_epoch)
-            / 1000.0,
-        )
-        for e in store.get_executions_by_context(newest.id)
-        if e.id in node_of_execution
-    }
+    return [
+        {
+            node_of_execution[e.id]: NodeExecution(
+                state=metadata_store_pb2.Execution.State.Name(e.last_known_state),
+                seconds=(e.last_update_time_since_epoch - e.create_time_since_epoch)
+                / 1000.0,
+            )
+            for e in executions_of_run[run.id]
+        }
+        for run in runs
+    ]
+
+
+def latest_run_executions(
+    metadata_path: str, pipeline_name: str
+) -> Dict[str, NodeExecution]:
+    """Component id -> what it did in the newest run of the pipeline."""
+    return run_executions(metadata_path, pipeline_name)[-1]
 
 
 def read_anomalies(anomalies_uri: str) -> Dict[str, List[str]]:
