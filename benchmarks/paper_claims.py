@@ -21,7 +21,7 @@ import json
 import os
 import statistics
 import time
-from typing import Dict, List, Sequence
+from typing import Dict, Iterable, List, Sequence
 
 import pipeline  # noqa: F401  (sets the TensorFlow environment first)
 from evaluation import eval_config, groundtruth, results
@@ -93,6 +93,15 @@ def run_one(args, logs: str, model: str, seed: int) -> Dict:
         },
         "groundtruth": summary.groundtruth["slices"][groundtruth.OVERALL],
     }
+
+
+def markdown_table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> List[str]:
+    """The lines of a markdown table."""
+    return [
+        "| " + " | ".join(header) + " |",
+        "|---" * len(header) + "|",
+        *("| " + " | ".join(row) + " |" for row in rows),
+    ]
 
 
 def mean_spread(values: Sequence[float]) -> str:
@@ -193,30 +202,38 @@ def report(all_runs: List[Dict], models: Sequence[str], args) -> str:
         "## Per purchase-frequency bucket (mean ± standard deviation over seeds)",
         "",
     ]
-    lines.append("| bucket | model | " + " | ".join(GAIN_METRICS) + " |")
-    lines.append("|---" * (len(GAIN_METRICS) + 2) + "|")
-    for bucket in features.PURCHASE_FREQ_BUCKET_NAMES:
-        for m in models:
-            cells = [
+    lines += markdown_table(
+        ("bucket", "model", *GAIN_METRICS),
+        (
+            (bucket, m)
+            + tuple(
                 mean_spread(
                     _values(
                         by_model[m], lambda r, k=k, b=bucket: r["buckets"][b].get(k)
                     )
                 )
                 for k in GAIN_METRICS
-            ]
-            lines.append(f"| {bucket} | {m} | " + " | ".join(cells) + " |")
+            )
+            for bucket in features.PURCHASE_FREQ_BUCKET_NAMES
+            for m in models
+        ),
+    )
     if {"esm2", "esmm"} <= set(models):
         lines += [
             "",
             "## Gain of ESM2 over ESMM per purchase-frequency bucket (Figure 7)",
             "",
         ]
-        lines.append("| bucket | " + " | ".join(GAIN_METRICS) + " |")
-        lines.append("|---" * (len(GAIN_METRICS) + 1) + "|")
-        for bucket in features.PURCHASE_FREQ_BUCKET_NAMES:
-            cells = [f"{bucket_gain(by_model, bucket, k):+.4f}" for k in GAIN_METRICS]
-            lines.append(f"| {bucket} | " + " | ".join(cells) + " |")
+        lines += markdown_table(
+            ("bucket", *GAIN_METRICS),
+            (
+                (bucket,)
+                + tuple(
+                    f"{bucket_gain(by_model, bucket, k):+.4f}" for k in GAIN_METRICS
+                )
+                for bucket in features.PURCHASE_FREQ_BUCKET_NAMES
+            ),
+        )
     lines += ["", "## Claims", ""] + [f"- {c}" for c in claims(by_model)]
     return "\n".join(lines) + "\n"
 
@@ -257,7 +274,7 @@ def component_times(metadata_path: str, all_runs: List[Dict]) -> List[str]:
         "| run | " + " | ".join(TIMED_COMPONENTS) + " |",
         "|---" * (len(TIMED_COMPONENTS) + 1) + "|",
     ]
-    for run, nodes in zip(all_runs, executions):
+    for run, nodes in zip(all_runs, executions, strict=True):
         cells = []
         for component in TIMED_COMPONENTS:
             node = nodes.get(component)
@@ -345,11 +362,11 @@ def main() -> None:
     if args.from_json:
         with open(args.from_json) as f:
             saved = json.load(f)
-        # Early runs saved the list of runs alone.
-        if isinstance(saved, list):
-            saved = {"runs": saved, "command": args.command, "minutes": None}
-        args.command, all_runs = saved["command"], saved["runs"]
-        minutes = saved["minutes"]
+        args.command, all_runs, minutes = (
+            saved["command"],
+            saved["runs"],
+            saved["minutes"],
+        )
     else:
         start = time.perf_counter()
         logs = os.path.join(args.workdir, f"logs-paper-{args.impressions}-{args.days}d")
@@ -376,8 +393,7 @@ def main() -> None:
     if os.path.exists(metadata_path):
         text += "\n## Where the time went (ML Metadata)\n\n"
         text += "\n".join(component_times(metadata_path, all_runs)) + "\n"
-    if minutes is not None:
-        text += f"\nWall time of the whole benchmark: {minutes:.1f} min.\n"
+    text += f"\nWall time of the whole benchmark: {minutes:.1f} min.\n"
     with open(args.output, "w") as f:
         f.write(text)
     print(text)

@@ -29,13 +29,10 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 import tensorflow_transform as tft  # noqa: E402
 import tf_keras  # noqa: E402
 from ml_metadata.proto import metadata_store_pb2  # noqa: E402
-from tfx.components.trainer import fn_args_utils  # noqa: E402
-from tfx.types import standard_artifacts  # noqa: E402
-from tfx.types import standard_component_specs as specs  # noqa: E402
 
 from models.config import ModelConfig  # noqa: E402
 from models.registry import build_model  # noqa: E402
-from models.trainer import input_dataset  # noqa: E402
+from models.trainer import input_dataset, trainer_fn_args  # noqa: E402
 from pipeline import run_summary, runs  # noqa: E402
 from pipeline.config import PipelineConfig, TrainingConfig  # noqa: E402
 from transform.preprocessing import vocabulary_sizes  # noqa: E402
@@ -92,36 +89,6 @@ def add_arguments(parser: argparse.ArgumentParser, prefix: str = "") -> None:
     )
     parser.add_argument(
         f"--{prefix}warmup", type=int, default=20, help="untimed steps before them"
-    )
-
-
-def trainer_fn_args(
-    outputs: Mapping[str, metadata_store_pb2.Artifact],
-) -> fn_args_utils.FnArgs:
-    """The FnArgs (with its DataAccessor) that the Trainer executor builds from a
-    run's Transform and schema outputs, so the benchmark reads data as it does."""
-
-    def artifact(key, artifact_class):
-        typed = artifact_class()
-        typed.set_mlmd_artifact(outputs[key])
-        return [typed]
-
-    return fn_args_utils.get_common_fn_args(
-        {
-            specs.EXAMPLES_KEY: artifact(
-                "Transform.transformed_examples", standard_artifacts.Examples
-            ),
-            specs.TRANSFORM_GRAPH_KEY: artifact(
-                "Transform.transform_graph", standard_artifacts.TransformGraph
-            ),
-            specs.SCHEMA_KEY: artifact(
-                "ImportSchemaGen.schema", standard_artifacts.Schema
-            ),
-        },
-        {
-            specs.TRAIN_ARGS_KEY: '{"splits": ["train"]}',
-            specs.EVAL_ARGS_KEY: '{"splits": ["eval"]}',
-        },
     )
 
 

@@ -19,6 +19,10 @@ import tensorflow as tf
 import tensorflow_transform as tft
 import tf_keras
 from tfx import v1 as tfx
+from ml_metadata.proto import metadata_store_pb2
+from tfx.components.trainer import fn_args_utils
+from tfx.types import standard_artifacts
+from tfx.types import standard_component_specs as specs
 from tfx_bsl.public import tfxio
 
 from models.base import EntireSpaceModel
@@ -86,6 +90,36 @@ def input_dataset(
     )
     return dataset.map(split_labels, num_parallel_calls=tf.data.AUTOTUNE).prefetch(
         tf.data.AUTOTUNE
+    )
+
+
+def trainer_fn_args(
+    outputs: Mapping[str, metadata_store_pb2.Artifact],
+) -> fn_args_utils.FnArgs:
+    """The FnArgs (with its DataAccessor) the Trainer executor builds from a run's
+    Transform and schema outputs, so benchmarks and tests read data as it does."""
+
+    def artifact(key, artifact_class):
+        typed = artifact_class()
+        typed.set_mlmd_artifact(outputs[key])
+        return [typed]
+
+    return fn_args_utils.get_common_fn_args(
+        {
+            specs.EXAMPLES_KEY: artifact(
+                "Transform.transformed_examples", standard_artifacts.Examples
+            ),
+            specs.TRANSFORM_GRAPH_KEY: artifact(
+                "Transform.transform_graph", standard_artifacts.TransformGraph
+            ),
+            specs.SCHEMA_KEY: artifact(
+                "ImportSchemaGen.schema", standard_artifacts.Schema
+            ),
+        },
+        {
+            specs.TRAIN_ARGS_KEY: '{"splits": ["train"]}',
+            specs.EVAL_ARGS_KEY: '{"splits": ["eval"]}',
+        },
     )
 
 

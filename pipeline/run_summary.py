@@ -181,20 +181,19 @@ def run_executions(
         for execution in store.get_executions_by_context(context_id)
     }
     executions_of_run = {
-        run.id: [
-            e
-            for e in store.get_executions_by_context(run.id)
-            if e.id in node_of_execution
-        ]
+        run.id: (
+            run,
+            [
+                e
+                for e in store.get_executions_by_context(run.id)
+                if e.id in node_of_execution
+            ],
+        )
         for run in store.get_contexts_by_type(_RUN_CONTEXT_TYPE)
     }
     runs = sorted(
-        (
-            r
-            for r in store.get_contexts_by_type(_RUN_CONTEXT_TYPE)
-            if executions_of_run[r.id]
-        ),
-        key=lambda r: r.create_time_since_epoch,
+        (pair for pair in executions_of_run.values() if pair[1]),
+        key=lambda pair: pair[0].create_time_since_epoch,
     )
     if not runs:
         raise ValueError(f"ML Metadata has no run of pipeline {pipeline_name!r}")
@@ -205,9 +204,9 @@ def run_executions(
                 seconds=(e.last_update_time_since_epoch - e.create_time_since_epoch)
                 / 1000.0,
             )
-            for e in executions_of_run[run.id]
+            for e in executions
         }
-        for run in runs
+        for _, executions in runs
     ]
 
 

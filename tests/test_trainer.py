@@ -16,6 +16,7 @@ from models.trainer import (
     SERVING_SIGNATURE,
     fit_schedule,
     input_dataset,
+    trainer_fn_args,
 )
 from transform import features
 
@@ -126,34 +127,8 @@ def test_fit_schedule_by_steps_or_by_full_passes():
 
 
 def test_one_pass_reads_every_training_example_once(pipeline_run):
-    from tfx.components.trainer import fn_args_utils
-    from tfx.types import standard_artifacts
-    from tfx.types import standard_component_specs as specs
-
     _, summary = pipeline_run
-
-    def artifact(key, artifact_class):
-        typed = artifact_class()
-        typed.set_mlmd_artifact(summary.artifacts[key])
-        return [typed]
-
-    fn_args = fn_args_utils.get_common_fn_args(
-        {
-            specs.EXAMPLES_KEY: artifact(
-                "Transform.transformed_examples", standard_artifacts.Examples
-            ),
-            specs.TRANSFORM_GRAPH_KEY: artifact(
-                "Transform.transform_graph", standard_artifacts.TransformGraph
-            ),
-            specs.SCHEMA_KEY: artifact(
-                "ImportSchemaGen.schema", standard_artifacts.Schema
-            ),
-        },
-        {
-            specs.TRAIN_ARGS_KEY: '{"splits": ["train"]}',
-            specs.EVAL_ARGS_KEY: '{"splits": ["eval"]}',
-        },
-    )
+    fn_args = trainer_fn_args(summary.artifacts)
     dataset = input_dataset(
         fn_args.train_files,
         fn_args.data_accessor,
