@@ -18,6 +18,7 @@ import re
 import time
 from typing import Any, Dict, Iterable, List, Sequence
 
+import apache_beam as beam
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -29,6 +30,7 @@ from tfx.types import standard_artifacts
 
 from components.impression_example_gen import (
     ImpressionLogExampleGen,
+    beam_pipeline,
     coercion,
     config,
     driver,
@@ -826,3 +828,34 @@ def test_component_in_local_dag_runner_with_caching(tmp_path):
         config.TRAIN_SPLIT: 5,
         config.EVAL_SPLIT: 1,
     }
+
+
+# --- Write order ---------------------------------------------------------------
+def test_split_files_are_sharded_and_not_in_arrival_order(tmp_path, monkeypatch):
+    """Label-sorted input (as a join emits it) must come out mixed in every file.
+
+    Every example is written exactly once, into TFX-named shards, and each
+    half of each shard holds about half of that shard's positives.
+    """
+    monkeypatch.setattr(beam_pipeline, "EXAMPLES_PER_SHARD", 1_500)
+    sorted_examples = [b"positive-%05d" % i for i in range(2_000)] + [
+        b"negative-%05d" % i for i in range(4_000)
+    ]
+    prefix = str(tmp_path / "Split-train" / "data_tfrecord")
+    with beam.Pipeline() as pipeline:
+        _ = (
+            pipeline
+            | beam.Create(sorted_examples, reshuffle=False)
+            | beam_pipeline.WriteInHashOrder(prefix)
+        )
+    files = sorted(glob.glob(prefix + "*"))
+    assert [os.path.basename(f) for f in files] == [
+        f"data_tfrecord-0000{i}-of-00004.gz" for i in range(4)
+    ]
+    written = [[r.numpy() for r in tf.data.TFRecordDataset(f, "GZIP")] for f in files]
+    assert sorted(sum(written, [])) == sorted(sorted_examples)
+    for records_in_file in written:
+        half = len(records_in_file) // 2
+        positives = [r.startswith(b"positive") for r in records_in_file]
+        expected = sum(positives) / 2
+        assert abs(sum(positives[:half]) - expected) < 5 * expected**0.5

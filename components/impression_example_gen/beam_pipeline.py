@@ -1,21 +1,23 @@
 """The Beam graph of the ExampleGen: read, validate, join, label, write, count.
 
-Nothing here keeps state beyond a bundle: files are parsed per element, both
-tables are grouped by impression id with one GroupByKey, each split's order is
-mixed by a second one (``MixOrder``), counts are summed per bundle and then by
-a combiner, and the report is written by the pipeline
-itself.  The graph is therefore correct on distributed runners (Dataflow,
-Flink), not only on the in-process DirectRunner used in tests.
+Nothing here keeps state beyond a bundle or a group: files are parsed per
+element, both tables are grouped by impression id with one GroupByKey, each
+split is written in hash order, one group per file, by a second one
+(``WriteInHashOrder``), counts are summed per bundle and then by a combiner,
+and the report is written by the pipeline itself.  The graph is therefore
+correct on distributed runners (Dataflow, Flink), not only on the in-process
+DirectRunner used in tests.
 """
 
 from __future__ import annotations
 
 import collections
 import os
-import zlib
+import hashlib
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Tuple
 
 import apache_beam as beam
+import tensorflow as tf
 from apache_beam.transforms import window
 from apache_beam.utils import windowed_value
 from tfx.components.example_gen import write_split
@@ -126,55 +128,96 @@ def split_uri(examples_uri: str, split: str) -> str:
     return os.path.join(examples_uri, _SPLIT_DIR_PREFIX + split)
 
 
-# Buckets of the order-mixing GroupByKey. Each bucket is held in memory once
-# to be sorted: about 1,000 examples (~0.5 MB) per million examples of a split.
-ORDER_BUCKETS = 1024
+# Examples per written file.  Each file is sorted in memory by its writer:
+# ~100,000 serialized examples are ~50 MB.
+EXAMPLES_PER_SHARD = 100_000
 
 
-def _hash_key(serialized: bytes) -> Tuple[int, bytes]:
-    """A uniform, deterministic hash: the example's bytes hold its impression id."""
-    return zlib.crc32(serialized), serialized
+def _order_key(serialized: bytes) -> int:
+    """A uniform, deterministic 64-bit hash of an example (its bytes hold its id).
+
+    A cryptographic hash, not CRC32: a CRC is affine in the input bits, so
+    over ids that differ in a few digits its value can correlate with the
+    label bytes.
+    """
+    return int.from_bytes(hashlib.blake2b(serialized, digest_size=8).digest(), "big")
 
 
-def _in_hash_order(bucket: Tuple[int, Iterable[Tuple[int, bytes]]]) -> List[bytes]:
-    return [serialized for _, serialized in sorted(bucket[1])]
+def _num_shards(num_examples: int) -> int:
+    return max(1, -(-num_examples // EXAMPLES_PER_SHARD))
 
 
-class MixOrder(beam.PTransform):
-    """Writes a split in hash order: independent of labels, time and user.
+def _key_by_shard(serialized: bytes, num_shards: int) -> Tuple[int, Tuple[int, bytes]]:
+    order = _order_key(serialized)
+    return order % num_shards, (order, serialized)
 
-    The Trainer only shuffles within a buffer of records, so the file order
-    must not be sorted by anything the model learns from.  A GroupByKey does
-    not guarantee that: the in-process runners emit groups in the order their
-    keys first arrived, and after the join by impression id that put every
-    clicked impression (keys first seen through their events) ahead of all
-    unclicked ones.  Here each example goes to one of ``ORDER_BUCKETS``
-    buckets by a hash of its bytes, and each bucket is emitted sorted by that
-    hash, so every bucket is a random sample of the split in random order,
-    whatever order the runner emits the buckets in.
+
+class WriteShardFn(beam.DoFn):
+    """Writes one shard's examples to one gzipped TFRecord file, in hash order.
+
+    The file name follows Beam's ``<prefix>-SSSSS-of-NNNNN<suffix>`` as TFX's
+    ExampleGen writes it.  The file is written in place, without a temporary
+    name that readers of ``Split-*/*`` could pick up: its content is
+    deterministic, so a retried bundle rewrites the same file whole, and a
+    failed run publishes no artifact.
     """
 
+    def __init__(self, prefix: str, suffix: str):
+        self._prefix = prefix
+        self._suffix = suffix
+
+    def process(
+        self, shard: Tuple[int, Iterable[Tuple[int, bytes]]], num_shards: int
+    ) -> Iterator[str]:
+        index, keyed_examples = shard
+        path = f"{self._prefix}-{index:05d}-of-{num_shards:05d}{self._suffix}"
+        tf.io.gfile.makedirs(os.path.dirname(path))
+        with tf.io.TFRecordWriter(path, options="GZIP") as writer:
+            for _, serialized in sorted(keyed_examples):
+                writer.write(serialized)
+        yield path
+
+
+class WriteInHashOrder(beam.PTransform):
+    """Writes a split as gzipped TFRecord shards, each in hash order.
+
+    The Trainer shuffles within a buffer of records only, so the file order
+    must not follow anything the model learns from.  The order in which a
+    runner emits a GroupByKey's groups cannot be relied on for that: the
+    in-process runners emit them in the order their keys first arrived, and
+    after the join by impression id that put every clicked impression
+    (first seen through its events) ahead of all unclicked ones.  Hash
+    buckets do not help either, as buckets holding a click still arrive
+    first.  So each shard is one group, and the order inside a file is set
+    here, by a hash of each example: independent of labels, time and user,
+    and the same on every run and runner.
+    """
+
+    def __init__(self, prefix: str, suffix: str = ".gz"):
+        super().__init__()
+        self._prefix = prefix
+        self._suffix = suffix
+
     def expand(self, examples: beam.PCollection) -> beam.PCollection:
+        num_shards = beam.pvalue.AsSingleton(
+            examples
+            | "Count" >> beam.combiners.Count.Globally()
+            | "NumShards" >> beam.Map(_num_shards)
+        )
         return (
             examples
-            | "Hash" >> beam.Map(_hash_key)
-            | "KeyByBucket" >> beam.Map(lambda keyed: (keyed[0] % ORDER_BUCKETS, keyed))
-            | "GroupByBucket" >> beam.GroupByKey()
-            | "SortByHash" >> beam.FlatMap(_in_hash_order)
+            | "KeyByShard" >> beam.Map(_key_by_shard, num_shards)
+            | "GroupByShard" >> beam.GroupByKey()
+            | "WriteShard"
+            >> beam.ParDo(WriteShardFn(self._prefix, self._suffix), num_shards)
         )
 
 
 def _write_split(examples: beam.PCollection, examples_uri: str, split: str) -> None:
-    """Gzipped TFRecords named as TFX's ExampleGen names them, in mixed order."""
-    _ = (
-        examples
-        | f"MixOrder[{split}]" >> MixOrder()
-        | f"WriteSplit[{split}]"
-        >> beam.io.WriteToTFRecord(
-            os.path.join(
-                split_uri(examples_uri, split), write_split.DEFAULT_TF_RECORD_FILE_NAME
-            ),
-            file_name_suffix=".gz",
+    """Gzipped TFRecords named as TFX's ExampleGen names them, in hash order."""
+    _ = examples | f"WriteSplit[{split}]" >> WriteInHashOrder(
+        os.path.join(
+            split_uri(examples_uri, split), write_split.DEFAULT_TF_RECORD_FILE_NAME
         )
     )
 
