@@ -127,8 +127,8 @@ class ModelManager:
     def poll(self) -> bool:
         """One pass: reread the config if it changed, then every model's path.
 
-        Returns whether a model with no version serving yet has a version
-        directory still being written.
+        Returns whether some model has a version directory still being
+        written.
         """
         if self._settings_source is not None:
             try:
@@ -148,15 +148,17 @@ class ModelManager:
                     "Polling %s failed; trying again next time", registry.name
                 )
                 continue
-            waiting = waiting or (pending and not registry.serving_versions())
+            waiting = waiting or pending
         return waiting
 
     def start(self, startup_wait_seconds: float = 60.0) -> None:
         """Loads what is there now, then keeps watching in a daemon thread.
 
-        A model whose only version is still being copied at start is waited
-        for (up to ``startup_wait_seconds``), so the server does not open its
-        port with nothing to serve that is about to arrive.
+        Version directories still being copied at start are waited for (up
+        to ``startup_wait_seconds``), as TF Serving waits for every aspired
+        version before it opens its port: otherwise a version pushed just
+        before start would be missing, and requests for "latest" would get
+        an older one until the next poll.
         """
         deadline = time.monotonic() + startup_wait_seconds
         while self.poll() and time.monotonic() < deadline:

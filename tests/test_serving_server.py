@@ -428,6 +428,28 @@ def test_batching_server_answers_concurrent_requests_like_the_model(
             )
 
 
+def test_start_waits_for_a_version_still_being_written(
+    saved_model_dir, eval_records, tmp_path
+):
+    """TF Serving opens its port once every aspired version is loaded.
+
+    Version 1 has settled; version 2 was pushed just before start and is not
+    settled yet.  Requests right after start must get version 2, not the
+    older one until some later poll.
+    """
+    base = str(tmp_path / MODEL)
+    push_version(saved_model_dir, base, 1)
+    settle_seconds = 1.0
+    time.sleep(settle_seconds + 0.1)
+    push_version(saved_model_dir, base, 2)
+    with running_server(
+        base, MODEL, poll_seconds=30.0, settle_seconds=settle_seconds
+    ) as started:
+        channel, stub = client.connect(started.target)
+        with channel:
+            assert served_version(stub, eval_records) == 2
+
+
 def test_a_model_config_file_is_served_and_its_labels_reloaded(
     saved_model_dir, eval_records, tmp_path
 ):
