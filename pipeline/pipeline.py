@@ -26,6 +26,7 @@ from tfx import v1 as tfx
 
 from components.groundtruth_evaluator import GroundTruthEvaluator
 from components.impression_example_gen.component import ImpressionLogExampleGen
+from evaluation.groundtruth import REPORT_VERSION as GROUNDTRUTH_REPORT_VERSION
 from evaluation.eval_config import BlessingThresholds, build_eval_config
 from models.config import ModelConfig
 from models.trainer import EPOCHS_KEY, MODEL_CONFIG_KEY
@@ -159,6 +160,7 @@ def create_pipeline(
                 model=trainer.outputs["model"],
                 input_base=input_base,
                 model_name=model.model,
+                report_version=GROUNDTRUTH_REPORT_VERSION,
             )
         )
     return tfx.dsl.Pipeline(

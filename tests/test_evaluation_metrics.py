@@ -453,3 +453,19 @@ def test_empty_or_single_class_slices_are_nan():
     assert np.isnan(result.gauc) and result.num_groups == 0
     (top,) = ranking.top_fraction_precision_recall(np.zeros(0), np.zeros(0), [0.01])
     assert np.isnan(top.precision) and np.isnan(top.recall)
+
+
+def test_auc_standard_error_matches_the_spread_over_label_draws():
+    """Hanley-McNeil's SE against the AUC's spread over 400 fresh samples."""
+    rng = np.random.default_rng(3)
+    positives, negatives = 60, 3_000
+    aucs = []
+    for _ in range(400):
+        scores = np.concatenate(
+            [rng.normal(1.2, 1.0, positives), rng.normal(0.0, 1.0, negatives)]
+        )
+        labels = np.concatenate([np.ones(positives), np.zeros(negatives)])
+        aucs.append(ranking.exact_auc(scores, labels))
+    predicted = ranking.auc_standard_error(np.mean(aucs), positives, negatives)
+    assert predicted == pytest.approx(np.std(aucs), rel=0.15)
+    assert np.isnan(ranking.auc_standard_error(0.8, 0, 100))

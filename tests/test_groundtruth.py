@@ -71,6 +71,19 @@ def test_comparisons_match_sklearn_on_their_populations():
             roc_auc_score(part[label], part[oracle]), abs=1e-12
         )
         assert got["fraction"] == pytest.approx(got["model"] / got["oracle"])
+        # Label-noise-free AUC: every impression split into mass p positive and
+        # 1 - p negative, p the true probability (sklearn on the doubled rows).
+        truth = part[oracle].to_numpy()
+        doubled = np.concatenate([part[score], part[score]])
+        doubled_labels = np.concatenate([np.ones(len(part)), np.zeros(len(part))])
+        masses = np.concatenate([truth, 1 - truth])
+        assert got["expected_model"] == pytest.approx(
+            roc_auc_score(doubled_labels, doubled, sample_weight=masses), abs=1e-12
+        )
+        assert got["expected_fraction"] == pytest.approx(
+            got["expected_model"] / got["expected_oracle"]
+        )
+        assert got["expected_model"] < got["expected_oracle"]
 
 
 def test_esmm_report_skips_ctavr_and_buckets_are_sliced():
@@ -79,7 +92,7 @@ def test_esmm_report_skips_ctavr_and_buckets_are_sliced():
     assert "ctavr_auc" not in report[groundtruth.OVERALL]
     for bucket in features.PURCHASE_FREQ_BUCKET_NAMES:
         part = frame[frame[features.SLICE_KEY] == bucket]
-        got = report[f"{features.SLICE_KEY}={bucket}"]["ctr_auc"]["oracle"]
+        got = report[groundtruth.bucket_slice_name(bucket)]["ctr_auc"]["oracle"]
         assert got == pytest.approx(roc_auc_score(part["click"], part["oracle_pctr"]))
 
 

@@ -33,8 +33,18 @@ def GroundTruthEvaluator(
     evaluation: tfx.dsl.components.OutputArtifact[GroundTruthEvaluation],
     input_base: tfx.dsl.components.Parameter[str],
     model_name: tfx.dsl.components.Parameter[str],
+    report_version: tfx.dsl.components.Parameter[int],
 ) -> None:
-    """Scores the eval split with the model and with the true probabilities."""
+    """Scores the eval split with the model and with the true probabilities.
+
+    ``report_version`` must be ``groundtruth.REPORT_VERSION``: it is part of
+    the cache key, so a report written by older code is not reused.
+    """
+    if report_version != groundtruth.REPORT_VERSION:
+        raise ValueError(
+            f"report_version {report_version} is not this code's "
+            f"{groundtruth.REPORT_VERSION}"
+        )
     eval_days = quality.load_report(examples.uri).days_per_split[
         example_gen_config.EVAL_SPLIT
     ]
