@@ -12,6 +12,10 @@ is recomputed on the side) and writes a markdown report: each metric's mean
 and spread over seeds, model/oracle fractions, the entire-space CVR AUC, the
 per-bucket gain of ESM2 over ESMM (Figure 7) and a verdict on each claim of
 shared/specs/evaluation.md.
+
+The raw figures go to the report's .json, rewritten after every run: a
+benchmark cut off part-way keeps what it measured, ``--from-json`` renders
+it, and ``--resume`` runs only the model/seed pairs it lacks.
 """
 
 from __future__ import annotations
@@ -478,6 +482,59 @@ def claims(by_model: Dict[str, List[Dict]]) -> List[str]:
     return found
 
 
+def runs_path(output: str) -> str:
+    """Where the raw figures of the report at ``output`` are kept."""
+    return os.path.splitext(output)[0] + ".json"
+
+
+def save_runs(path: str, command: str, minutes: float, all_runs: List[Dict]) -> None:
+    """Write the runs so far; rewritten after every run, so a cut-off
+    benchmark keeps what it measured (render it with ``--from-json``)."""
+    temporary = path + ".tmp"
+    with open(temporary, "w") as f:
+        json.dump(
+            {"command": command, "minutes": minutes, "runs": all_runs}, f, indent=1
+        )
+    os.replace(temporary, path)
+
+
+def load_runs(path: str) -> Dict:
+    with open(path) as f:
+        return json.load(f)
+
+
+def run_all(args) -> Tuple[List[Dict], float]:
+    """Generate the logs if needed and run every model and seed in turn.
+
+    With ``--resume``, runs already in the output's .json are kept and not run
+    again; the wall time then adds this invocation's to the saved one.
+    """
+    start = time.perf_counter()
+    path = runs_path(args.output)
+    done, earlier_minutes = [], 0.0
+    if args.resume and os.path.exists(path):
+        saved = load_runs(path)
+        done, earlier_minutes = saved["runs"], saved["minutes"]
+        print(f"Resuming: {len(done)} runs already in {path}")
+    logs = os.path.join(args.workdir, f"logs-paper-{args.impressions}-{args.days}d")
+    if not os.path.isdir(logs):
+        print(
+            generate(
+                logs, preset="paper", num_impressions=args.impressions, days=args.days
+            ).format()
+        )
+    all_runs = []
+    for seed in args.seeds:
+        for model in args.models:
+            previous = [r for r in done if (r["model"], r["seed"]) == (model, seed)]
+            all_runs.append(
+                previous[0] if previous else run_one(args, logs, model, seed)
+            )
+            minutes = earlier_minutes + (time.perf_counter() - start) / 60
+            save_runs(path, args.command, minutes, all_runs)
+    return all_runs, earlier_minutes + (time.perf_counter() - start) / 60
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--impressions", type=int, default=1_320_000)
@@ -492,6 +549,11 @@ def main() -> None:
     parser.add_argument("--workdir", default="/tmp/esm2-paper-claims")
     parser.add_argument("--output", default="benchmark_results.md")
     parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="keep the runs already in the output's .json and run only the rest",
+    )
+    parser.add_argument(
         "--from-json",
         help="re-render the report from the .json a run wrote, without running",
     )
@@ -499,37 +561,18 @@ def main() -> None:
     args.command = "benchmarks/paper_claims.py " + " ".join(
         f"--{k.replace('_', '-')} {' '.join(map(str, v)) if isinstance(v, list) else v}"
         for k, v in vars(args).items()
-        if k not in ("command", "from_json")
+        if k not in ("command", "from_json", "resume")
     )
 
     if args.from_json:
-        with open(args.from_json) as f:
-            saved = json.load(f)
+        saved = load_runs(args.from_json)
         args.command, all_runs, minutes = (
             saved["command"],
             saved["runs"],
             saved["minutes"],
         )
     else:
-        start = time.perf_counter()
-        logs = os.path.join(args.workdir, f"logs-paper-{args.impressions}-{args.days}d")
-        if not os.path.isdir(logs):
-            print(
-                generate(
-                    logs,
-                    preset="paper",
-                    num_impressions=args.impressions,
-                    days=args.days,
-                ).format()
-            )
-        all_runs = [run_one(args, logs, m, s) for s in args.seeds for m in args.models]
-        minutes = (time.perf_counter() - start) / 60
-        with open(os.path.splitext(args.output)[0] + ".json", "w") as f:
-            json.dump(
-                {"command": args.command, "minutes": minutes, "runs": all_runs},
-                f,
-                indent=1,
-            )
+        all_runs, minutes = run_all(args)
     models = [m for m in args.models if any(r["model"] == m for r in all_runs)]
     text = report(all_runs, models, args)
     metadata_path = os.path.join(args.workdir, "metadata.sqlite")

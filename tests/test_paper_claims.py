@@ -6,6 +6,8 @@ functions hand-made runs whose verdicts are known.
 
 from __future__ import annotations
 
+import argparse
+
 from typing import Dict, List
 
 import pytest
@@ -112,3 +114,39 @@ def test_gain_is_esm2_minus_esmm_over_seeds():
     assert paper_claims.gain(
         by_model, paper_claims.observed("cvr_auc", HEAVY)
     ) == pytest.approx(0.04)
+
+
+def test_resume_runs_only_what_the_saved_json_lacks(tmp_path, monkeypatch):
+    """A cut-off benchmark keeps its runs; --resume runs the rest in order."""
+    args = argparse.Namespace(
+        workdir=str(tmp_path),
+        impressions=2_000,
+        days=2,
+        seeds=[0, 1],
+        models=["esm2", "esmm"],
+        output=str(tmp_path / "report.md"),
+        command="paper_claims.py (test)",
+        resume=True,
+    )
+    saved = [_run("esm2", 0, 0.8, 0.8, 0.0), _run("esmm", 0, 0.79, 0.79, 0.0)]
+    path = paper_claims.runs_path(args.output)
+    paper_claims.save_runs(path, args.command, 30.0, saved)
+    ran = []
+
+    def run_one(args, logs, model, seed):
+        ran.append((model, seed))
+        # Each run must already find the earlier ones saved.
+        assert len(paper_claims.load_runs(path)["runs"]) == 2 + len(ran) - 1
+        return _run(model, seed, 0.81, 0.81, 0.0)
+
+    monkeypatch.setattr(paper_claims, "run_one", run_one)
+    all_runs, minutes = paper_claims.run_all(args)
+
+    assert ran == [("esm2", 1), ("esmm", 1)]
+    assert [(r["model"], r["seed"]) for r in all_runs] == [
+        ("esm2", 0), ("esmm", 0), ("esm2", 1), ("esmm", 1)
+    ]
+    assert all_runs[:2] == saved
+    stored = paper_claims.load_runs(path)
+    assert stored["runs"] == all_runs and stored["minutes"] >= 30.0
+    assert minutes == pytest.approx(stored["minutes"], abs=0.1)
