@@ -168,18 +168,20 @@ def _auc_threshold(
     return threshold if threshold.ByteSize() else None
 
 
+def _auc_metric(
+    task: Task, thresholds: BlessingThresholds, baseline: bool
+) -> tfma.MetricConfig:
+    """The task's exact AUC with its blessing threshold."""
+    return _metric_config(custom.ExactAUC(), _auc_threshold(task, thresholds, baseline))
+
+
 def _task_metrics(
-    task: Task,
-    thresholds: BlessingThresholds,
-    baseline: bool,
-    top_fractions: Sequence[float],
-    ece_bins: int,
+    task: Task, top_fractions: Sequence[float], ece_bins: int
 ) -> List[tfma.MetricConfig]:
-    """The spec's metrics of one task: counts, AUC, calibration, ranking, GAUC."""
+    """A task's metrics but its AUC: counts, calibration, ranking, GAUC."""
     configs = [
         _metric_config(tfma.metrics.ExampleCount(name=EXAMPLE_COUNT_NAME)),
         _metric_config(custom.PositiveCount()),
-        _metric_config(custom.ExactAUC(), _auc_threshold(task, thresholds, baseline)),
         _metric_config(tfma.metrics.Calibration(name=CALIBRATION_NAME)),
         _metric_config(tfma.metrics.MeanPrediction(name=MEAN_PREDICTION_NAME)),
         _metric_config(tfma.metrics.MeanLabel(name=MEAN_LABEL_NAME)),
@@ -195,17 +197,56 @@ def _task_metrics(
 
 
 def _metrics_spec(
-    task: Task, metric_configs: List[tfma.MetricConfig]
+    task: Task,
+    metric_configs: List[tfma.MetricConfig],
+    model_names: Sequence[str] = (),
 ) -> tfma.MetricsSpec:
-    """One output's MetricsSpec, weighted iff the task restricts its population."""
+    """One output's MetricsSpec, weighted iff the task restricts its population.
+
+    No ``model_names`` means every model of the EvalConfig.
+    """
     weights = (
         tfma.ExampleWeightOptions(weighted=True)
         if task.weighted
         else tfma.ExampleWeightOptions(unweighted=True)
     )
     return tfma.MetricsSpec(
-        output_names=[task.output], example_weights=weights, metrics=metric_configs
+        output_names=[task.output],
+        example_weights=weights,
+        metrics=metric_configs,
+        model_names=model_names,
     )
+
+
+def _task_metrics_specs(
+    task: Task,
+    thresholds: BlessingThresholds,
+    baseline: bool,
+    top_fractions: Sequence[float],
+    ece_bins: int,
+) -> List[tfma.MetricsSpec]:
+    """One task's MetricsSpecs: all its metrics for the candidate; with a
+    baseline, only the AUCs the blessing compares for the baseline as well.
+
+    TFMA computes every metric of a spec for every model the spec names, each
+    metric a Python pass over the examples and slices. Computing the
+    baseline's full set doubled the Evaluator's time for figures nobody
+    reads: the baseline's own evaluation, when it was the candidate, already
+    holds them. The AUC diff needs both models; the rest needs only one.
+    """
+    auc = _auc_metric(task, thresholds, baseline)
+    others = _task_metrics(task, top_fractions, ece_bins)
+    if not baseline:
+        return [_metrics_spec(task, [auc] + others)]
+    candidate_only = [tfma.CANDIDATE_KEY]
+    if not thresholds.gates_change(task.name):
+        return [_metrics_spec(task, [auc] + others, model_names=candidate_only)]
+    return [
+        _metrics_spec(task, others, model_names=candidate_only),
+        _metrics_spec(
+            task, [auc], model_names=[tfma.CANDIDATE_KEY, tfma.BASELINE_KEY]
+        ),
+    ]
 
 
 def _model_spec(
@@ -241,9 +282,11 @@ def build_eval_config(
         model_name: decides whether CTAVR is evaluated (ESM2 only).
         thresholds: blessing thresholds; defaults to ``BlessingThresholds()``.
         baseline: add a baseline ModelSpec (``is_baseline=True``) and the
-            change thresholds; only when the pipeline feeds a baseline model.
-            The models are then named ``tfma.CANDIDATE_KEY`` and
-            ``tfma.BASELINE_KEY``, as TFX's Evaluator expects.
+            change thresholds (TFX's Evaluator drops both when it is given
+            no baseline model). The models are then named
+            ``tfma.CANDIDATE_KEY`` and ``tfma.BASELINE_KEY``, as TFX's
+            Evaluator expects, and only the AUCs the change thresholds
+            compare are computed for the baseline.
         top_fractions: fractions for precision/recall/F1 at the top.
         ece_bins: number of equal-width bins of the ECE.
     """
@@ -257,10 +300,11 @@ def build_eval_config(
     else:
         model_specs = [_model_spec(tasks)]
     metrics_specs = [
-        _metrics_spec(
-            t, _task_metrics(t, thresholds, baseline, top_fractions, ece_bins)
-        )
+        spec
         for t in tasks
+        for spec in _task_metrics_specs(
+            t, thresholds, baseline, top_fractions, ece_bins
+        )
     ]
     config = tfma.EvalConfig(
         model_specs=model_specs,

@@ -19,7 +19,7 @@ from sklearn.metrics import roc_auc_score
 
 from evaluation import eval_config as ec
 from evaluation import metrics
-from evaluation.results import OVERALL, bucket_slice, named_metrics
+from evaluation.results import OVERALL, bucket_slice, load_metrics, named_metrics
 from models.trainer import SERVING_SIGNATURE
 from transform import features
 
@@ -278,6 +278,31 @@ def test_baseline_model_spec_only_when_asked():
     assert specs[0].example_weight_keys == specs[1].example_weight_keys
 
 
+def _metrics_of_model(config: tfma.EvalConfig, model: str):
+    """(output, metric class) pairs computed for ``model`` (no model_names: all)."""
+    return {
+        (spec.output_names[0], m.class_name)
+        for spec in config.metrics_specs
+        if not spec.model_names or model in spec.model_names
+        for m in spec.metrics
+    }
+
+
+def test_the_baseline_is_scored_only_on_the_auc_the_blessing_compares():
+    alone = ec.build_eval_config("esm2")
+    config = ec.build_eval_config("esm2", baseline=True)
+    assert _metrics_of_model(config, tfma.CANDIDATE_KEY) == _metrics_of_model(alone, "")
+    assert _metrics_of_model(config, tfma.BASELINE_KEY) == {
+        (features.OUTPUT_PCVR, "ExactAUC"),
+        (features.OUTPUT_PCTCVR, "ExactAUC"),
+    }
+    # No change threshold: nothing is computed for the baseline.
+    ungated = ec.build_eval_config(
+        "esm2", ec.BlessingThresholds(min_auc_change=None), baseline=True
+    )
+    assert not _metrics_of_model(ungated, tfma.BASELINE_KEY)
+
+
 # --- Through TFMA, with a SavedModel of the Trainer's contract ------------------------
 def _auc(
     columns, output: str, label: str, mask=None, score_set: str = CANDIDATE
@@ -375,6 +400,19 @@ def test_change_thresholds_against_a_better_baseline(data, tmp_path):
         )
         assert expected < -1e-3
         assert diffs[name] == pytest.approx(expected, abs=1e-9)
+
+    # Every figure for the candidate; for the baseline only the compared AUCs.
+    computed = named_metrics(output, keys)[OVERALL]
+    assert set(computed) == set(keys)
+    baseline = {
+        (key.name, key.output_name)
+        for key in load_metrics(output)[OVERALL]
+        if key.model_name == tfma.BASELINE_KEY and not key.is_diff
+    }
+    assert baseline == {
+        (metrics.EXACT_AUC_NAME, features.OUTPUT_PCVR),
+        (metrics.EXACT_AUC_NAME, features.OUTPUT_PCTCVR),
+    }
 
     validation = tfma.load_validation_result(output)
     assert not validation.validation_ok
