@@ -673,28 +673,9 @@ class ExpectedCalibrationError(metric_types.Metric):
 
 
 # --- PositiveCount ----------------------------------------------------------
-class _PositiveCountCombiner(beam.CombineFn):
-    """Sums weight * label."""
-
-    def __init__(self, key: metric_types.MetricKey, read: _ExampleReader):
-        self._key = key
-        self._read = read
-
-    def create_accumulator(self) -> float:
-        return 0.0
-
-    def add_input(
-        self, accumulator: float, element: metric_types.StandardMetricInputs
-    ) -> float:
-        return accumulator + sum(
-            label * weight for label, _, weight in self._read(element)
-        )
-
-    def merge_accumulators(self, accumulators: Iterable[float]) -> float:
-        return float(sum(accumulators))
-
-    def extract_output(self, accumulator: float) -> Dict[metric_types.MetricKey, float]:
-        return {self._key: accumulator}
+def _positive_count_values(examples: ScoredExamples) -> List[float]:
+    """Sum of weight * label; examples of weight 0 add nothing either way."""
+    return [float(np.dot(examples.labels, examples.weights))]
 
 
 def _positive_count_computations(
@@ -707,17 +688,20 @@ def _positive_count_computations(
     class_weights: Optional[Dict[int, float]] = None,
     example_weighted: bool = False,
 ) -> metric_types.MetricComputations:
-    key = _key_factory(
-        model_name, output_name, sub_key, aggregation_type, example_weighted
-    )(name)
-    read = _ExampleReader(
-        key, eval_config, aggregation_type, class_weights, example_weighted
+    # Derived from the scored examples that the AUC and top-k already
+    # gather: a combiner of its own re-read every example's label, score and
+    # weight through TFMA, 15 % of the Evaluator's time in a profile.
+    return _computations_on_scored_examples(
+        [name],
+        _positive_count_values,
+        eval_config,
+        model_name,
+        output_name,
+        sub_key,
+        aggregation_type,
+        class_weights,
+        example_weighted,
     )
-    return [
-        metric_types.MetricComputation(
-            keys=[key], preprocessors=None, combiner=_PositiveCountCombiner(key, read)
-        )
-    ]
 
 
 class PositiveCount(metric_types.Metric):
