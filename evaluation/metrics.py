@@ -409,27 +409,37 @@ def _exact_auc_values(examples: ScoredExamples) -> List[float]:
     return [ranking.exact_auc(examples.scores, examples.labels, examples.weights)]
 
 
-def _exact_auc_computations(
-    name: str = EXACT_AUC_NAME,
-    eval_config: Optional[config_pb2.EvalConfig] = None,
-    model_name: str = "",
-    output_name: str = "",
-    sub_key: Optional[metric_types.SubKey] = None,
-    aggregation_type: Optional[metric_types.AggregationType] = None,
-    class_weights: Optional[Dict[int, float]] = None,
-    example_weighted: bool = False,
-) -> metric_types.MetricComputations:
-    return _computations_on_scored_examples(
-        [name],
-        _exact_auc_values,
-        eval_config,
-        model_name,
-        output_name,
-        sub_key,
-        aggregation_type,
-        class_weights,
-        example_weighted,
-    )
+def _one_figure_computations(
+    default_name: str, values: Callable[[ScoredExamples], Sequence[float]]
+) -> Callable[..., metric_types.MetricComputations]:
+    """Per-key computations of one figure derived from the scored examples."""
+
+    def computations(
+        name: str = default_name,
+        eval_config: Optional[config_pb2.EvalConfig] = None,
+        model_name: str = "",
+        output_name: str = "",
+        sub_key: Optional[metric_types.SubKey] = None,
+        aggregation_type: Optional[metric_types.AggregationType] = None,
+        class_weights: Optional[Dict[int, float]] = None,
+        example_weighted: bool = False,
+    ) -> metric_types.MetricComputations:
+        return _computations_on_scored_examples(
+            [name],
+            values,
+            eval_config,
+            model_name,
+            output_name,
+            sub_key,
+            aggregation_type,
+            class_weights,
+            example_weighted,
+        )
+
+    return computations
+
+
+_exact_auc_computations = _one_figure_computations(EXACT_AUC_NAME, _exact_auc_values)
 
 
 class ExactAUC(metric_types.Metric):
@@ -678,30 +688,12 @@ def _positive_count_values(examples: ScoredExamples) -> List[float]:
     return [float(np.dot(examples.labels, examples.weights))]
 
 
-def _positive_count_computations(
-    name: str = POSITIVE_COUNT_NAME,
-    eval_config: Optional[config_pb2.EvalConfig] = None,
-    model_name: str = "",
-    output_name: str = "",
-    sub_key: Optional[metric_types.SubKey] = None,
-    aggregation_type: Optional[metric_types.AggregationType] = None,
-    class_weights: Optional[Dict[int, float]] = None,
-    example_weighted: bool = False,
-) -> metric_types.MetricComputations:
-    # Derived from the scored examples that the AUC and top-k already
-    # gather: a combiner of its own re-read every example's label, score and
-    # weight through TFMA, 15 % of the Evaluator's time in a profile.
-    return _computations_on_scored_examples(
-        [name],
-        _positive_count_values,
-        eval_config,
-        model_name,
-        output_name,
-        sub_key,
-        aggregation_type,
-        class_weights,
-        example_weighted,
-    )
+# Derived from the scored examples that the AUC and top-k already gather: a
+# combiner of its own re-read every example's label, score and weight through
+# TFMA, 15 % of the Evaluator's time in a profile.
+_positive_count_computations = _one_figure_computations(
+    POSITIVE_COUNT_NAME, _positive_count_values
+)
 
 
 class PositiveCount(metric_types.Metric):
