@@ -229,10 +229,10 @@ def _task_metrics_specs(
     baseline, only the AUCs the blessing compares for the baseline as well.
 
     TFMA computes every metric of a spec for every model the spec names, each
-    metric a Python pass over the examples and slices. Computing the
-    baseline's full set doubled the Evaluator's time for figures nobody
-    reads: the baseline's own evaluation, when it was the candidate, already
-    holds them. The AUC diff needs both models; the rest needs only one.
+    metric a Python pass over the examples and slices. The baseline's other
+    figures are read by nobody: its own evaluation, when it was the
+    candidate, already holds them. The AUC diff needs both models; the rest
+    needs only one.
     """
     auc = _auc_metric(task, thresholds, baseline)
     others = _task_metrics(task, top_fractions, ece_bins)
