@@ -523,16 +523,15 @@ def run_all(args) -> Tuple[List[Dict], float]:
                 logs, preset="paper", num_impressions=args.impressions, days=args.days
             ).format()
         )
-    all_runs = []
+    saved_runs = {(r["model"], r["seed"]): r for r in done}
+    all_runs, minutes = [], earlier_minutes
     for seed in args.seeds:
         for model in args.models:
-            previous = [r for r in done if (r["model"], r["seed"]) == (model, seed)]
-            all_runs.append(
-                previous[0] if previous else run_one(args, logs, model, seed)
-            )
+            run = saved_runs.get((model, seed)) or run_one(args, logs, model, seed)
+            all_runs.append(run)
             minutes = earlier_minutes + (time.perf_counter() - start) / 60
             save_runs(path, args.command, minutes, all_runs)
-    return all_runs, earlier_minutes + (time.perf_counter() - start) / 60
+    return all_runs, minutes
 
 
 def main() -> None:
