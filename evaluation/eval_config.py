@@ -8,8 +8,7 @@ outputs are unweighted and see every impression.  Computing CVR AUC over all
 impressions is the first pitfall the spec lists.
 
 Metric names as TFMA writes them are the ``evaluation.metrics`` names (plus
-TFMA's ``example_count``, ``calibration``, ``mean_prediction`` and
-``mean_label``); ``METRIC_KEYS`` maps the report's names (``cvr_auc``,
+TFMA's ``example_count``); ``METRIC_KEYS`` maps the report's names (``cvr_auc``,
 ``ctcvr_gauc``, ...) to the full ``tfma.metrics.MetricKey`` of each, so readers
 never rebuild keys by hand (``evaluation.results`` does the lookup).
 """
@@ -36,11 +35,8 @@ TASK_CTAVR = "ctavr"
 TASK_CVR = "cvr"
 TASK_CTCVR = "ctcvr"
 
-# TFMA built-in metric names used below.
+# The TFMA built-in metric's name used below.
 EXAMPLE_COUNT_NAME = "example_count"
-CALIBRATION_NAME = "calibration"
-MEAN_PREDICTION_NAME = "mean_prediction"
-MEAN_LABEL_NAME = "mean_label"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -182,9 +178,7 @@ def _task_metrics(
     configs = [
         _metric_config(tfma.metrics.ExampleCount(name=EXAMPLE_COUNT_NAME)),
         _metric_config(custom.PositiveCount()),
-        _metric_config(tfma.metrics.Calibration(name=CALIBRATION_NAME)),
-        _metric_config(tfma.metrics.MeanPrediction(name=MEAN_PREDICTION_NAME)),
-        _metric_config(tfma.metrics.MeanLabel(name=MEAN_LABEL_NAME)),
+        _metric_config(custom.MeanCalibration()),
         _metric_config(custom.ExpectedCalibrationError(num_bins=ece_bins)),
     ]
     if task.ranking:
@@ -324,9 +318,9 @@ def _task_key_names(task: Task, top_fractions: Sequence[float]) -> Dict[str, str
         "example_count": EXAMPLE_COUNT_NAME,
         "positive_count": custom.POSITIVE_COUNT_NAME,
         "auc": custom.EXACT_AUC_NAME,
-        "calibration": CALIBRATION_NAME,
-        "mean_prediction": MEAN_PREDICTION_NAME,
-        "mean_label": MEAN_LABEL_NAME,
+        "calibration": custom.CALIBRATION_NAME,
+        "mean_prediction": custom.MEAN_PREDICTION_NAME,
+        "mean_label": custom.MEAN_LABEL_NAME,
         "ece": custom.ECE_NAME,
         "ece_bin_weight": bin_weight,
         "ece_bin_mean_prediction": bin_prediction,

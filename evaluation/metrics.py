@@ -17,8 +17,12 @@ GAUC of one output and slice share one gathered copy.  Memory: about 24 bytes
 per example with weight > 0, plus the group value when grouped, per output and
 slice.
 
-Calibration needs no examples: ``ExpectedCalibrationError`` derives the ECE and
-the reliability-diagram bins from TFMA's own calibration histogram.
+The calibration figures come from the same gathered columns:
+``ExpectedCalibrationError`` (ECE and the reliability-diagram bins) and
+``MeanCalibration`` (TFMA's ``mean_label``, ``mean_prediction`` and
+``calibration``, same definitions).  TFMA's own versions each run a combiner
+that reads every example through TFMA again; in a profile of the Evaluator,
+that reading, not the arithmetic, was most of their cost.
 
 Every metric handles ``model_names``, ``output_names``, ``sub_keys`` and
 example weights the way TFMA's built-ins do (through
@@ -38,6 +42,8 @@ Metric key names (``tfma.metrics.MetricKey.name``), per output:
   ``num_bins`` values, stored by TFMA as ``MetricValue.array_value``
   (``evaluation.results`` reads them back as arrays).
 - ``PositiveCount``: ``positive_count``, the weighted sum of labels.
+- ``MeanCalibration``: ``mean_label``, ``mean_prediction`` and ``calibration``
+  (mean prediction / mean label), named as TFMA's built-ins.
 """
 
 from __future__ import annotations
@@ -57,11 +63,7 @@ from typing import (
 
 import apache_beam as beam
 import numpy as np
-from tensorflow_model_analysis.metrics import (
-    calibration_histogram,
-    metric_types,
-    metric_util,
-)
+from tensorflow_model_analysis.metrics import metric_types, metric_util
 from tensorflow_model_analysis.proto import config_pb2
 from tensorflow_model_analysis.utils import util as tfma_util
 
@@ -81,6 +83,10 @@ ECE_BIN_WEIGHT_SUFFIX = "_bin_weight"
 ECE_BIN_MEAN_PREDICTION_SUFFIX = "_bin_mean_prediction"
 ECE_BIN_OBSERVED_RATE_SUFFIX = "_bin_observed_rate"
 POSITIVE_COUNT_NAME = "positive_count"
+# TFMA's names for these figures, kept so that reports read the same.
+MEAN_LABEL_NAME = "mean_label"
+MEAN_PREDICTION_NAME = "mean_prediction"
+CALIBRATION_NAME = "calibration"
 
 _SCORED_EXAMPLES_NAME = "_scored_examples"  # private: TFMA drops it from output
 
@@ -592,24 +598,16 @@ class TopKPrecisionRecall(metric_types.Metric):
 
 
 # --- ExpectedCalibrationError -----------------------------------------------
-def _histogram_to_bins(
-    histogram: calibration_histogram.Histogram, num_bins: int
-) -> ranking.CalibrationBins:
-    """Per-bin sums from TFMA's histogram; its under/overflow join the end bins.
-
-    TFMA's bucket 0 holds predictions < 0 and bucket num_bins + 1 those >= 1
-    (including exactly 1.0): they are folded into the first and last bin,
-    so the bins are [i/B, (i+1)/B) with the last one closed.
-    """
-    sums = np.zeros((3, num_bins))
-    for bucket in histogram:
-        index = min(max(bucket.bucket_id - 1, 0), num_bins - 1)
-        sums[:, index] += (
-            bucket.weighted_examples,
-            bucket.weighted_predictions,
-            bucket.weighted_labels,
-        )
-    return ranking.calibration_bins(*sums)
+def _ece_values(examples: ScoredExamples, num_bins: int) -> List[Any]:
+    bins = ranking.binned_calibration(
+        examples.scores, examples.labels, examples.weights, num_bins
+    )
+    return [
+        bins.expected_calibration_error(),
+        bins.weight,
+        bins.mean_prediction,
+        bins.observed_rate,
+    ]
 
 
 def _ece_computations(
@@ -625,39 +623,17 @@ def _ece_computations(
 ) -> metric_types.MetricComputations:
     if num_bins < 1:
         raise ValueError(f"num_bins must be >= 1, got {num_bins}")
-    computations = calibration_histogram.calibration_histogram(
-        num_buckets=num_bins,
-        left=0.0,
-        right=1.0,
-        eval_config=eval_config,
-        model_name=model_name,
-        output_name=output_name,
-        sub_key=sub_key,
-        aggregation_type=aggregation_type,
-        class_weights=class_weights,
-        example_weighted=example_weighted,
+    return _computations_on_scored_examples(
+        [name, *ece_bin_names(name)],
+        functools.partial(_ece_values, num_bins=num_bins),
+        eval_config,
+        model_name,
+        output_name,
+        sub_key,
+        aggregation_type,
+        class_weights,
+        example_weighted,
     )
-    histogram_key = computations[-1].keys[-1]
-    make_key = _key_factory(
-        model_name, output_name, sub_key, aggregation_type, example_weighted
-    )
-    ece_key = make_key(name)
-    bin_keys = [make_key(n) for n in ece_bin_names(name)]
-
-    def result(
-        metrics: Dict[metric_types.MetricKey, Any],
-    ) -> Dict[metric_types.MetricKey, Any]:
-        bins = _histogram_to_bins(metrics[histogram_key], num_bins)
-        values = (bins.weight, bins.mean_prediction, bins.observed_rate)
-        return {
-            ece_key: bins.expected_calibration_error(),
-            **dict(zip(bin_keys, values)),
-        }
-
-    computations.append(
-        metric_types.DerivedMetricComputation(keys=[ece_key, *bin_keys], result=result)
-    )
-    return computations
 
 
 class ExpectedCalibrationError(metric_types.Metric):
@@ -668,10 +644,9 @@ class ExpectedCalibrationError(metric_types.Metric):
     [b/B, (b+1)/B) (the last bin includes 1.0) and N = sum_b n_b.  Also emits
     the reliability diagram as three arrays of ``num_bins`` values:
     ``<name>_bin_weight`` (n_b), ``<name>_bin_mean_prediction`` and
-    ``<name>_bin_observed_rate`` (NaN for empty bins).  Derived from TFMA's
-    calibration histogram, so it costs O(num_bins) memory and shares the
-    histogram with ``tfma.metrics.CalibrationPlot(num_buckets=num_bins)``.
-    The ratio predicted mean / observed rate is TFMA's ``Calibration``.
+    ``<name>_bin_observed_rate`` (NaN for empty bins).  Predictions outside
+    [0, 1] join the end bins, as in TFMA's calibration histogram.  Derived
+    from the scored examples the AUC gathers (``ranking.binned_calibration``).
     """
 
     def __init__(self, name: str = ECE_NAME, num_bins: int = DEFAULT_ECE_BINS):
@@ -707,4 +682,71 @@ class PositiveCount(metric_types.Metric):
         super().__init__(
             metric_util.merge_per_key_computations(_positive_count_computations),
             name=name,
+        )
+
+
+# --- MeanCalibration --------------------------------------------------------
+def _ratio(numerator: float, denominator: float) -> float:
+    """numerator / denominator, NaN when the denominator is (close to) 0 as in TFMA."""
+    return float("nan") if np.isclose(denominator, 0.0) else numerator / denominator
+
+
+def _mean_calibration_values(examples: ScoredExamples) -> List[float]:
+    total = float(np.sum(examples.weights))
+    label_sum = float(np.dot(examples.labels, examples.weights))
+    prediction_sum = float(np.dot(examples.scores, examples.weights))
+    return [
+        _ratio(label_sum, total),
+        _ratio(prediction_sum, total),
+        _ratio(prediction_sum, label_sum),
+    ]
+
+
+def _mean_calibration_computations(
+    mean_label_name: str = MEAN_LABEL_NAME,
+    mean_prediction_name: str = MEAN_PREDICTION_NAME,
+    calibration_name: str = CALIBRATION_NAME,
+    eval_config: Optional[config_pb2.EvalConfig] = None,
+    model_name: str = "",
+    output_name: str = "",
+    sub_key: Optional[metric_types.SubKey] = None,
+    aggregation_type: Optional[metric_types.AggregationType] = None,
+    class_weights: Optional[Dict[int, float]] = None,
+    example_weighted: bool = False,
+) -> metric_types.MetricComputations:
+    return _computations_on_scored_examples(
+        [mean_label_name, mean_prediction_name, calibration_name],
+        _mean_calibration_values,
+        eval_config,
+        model_name,
+        output_name,
+        sub_key,
+        aggregation_type,
+        class_weights,
+        example_weighted,
+    )
+
+
+class MeanCalibration(metric_types.Metric):
+    """Mean label, mean prediction and their ratio, as TFMA defines them.
+
+    ``mean_label`` = sum(w * label) / sum(w), ``mean_prediction`` =
+    sum(w * prediction) / sum(w) and ``calibration`` = sum(w * prediction) /
+    sum(w * label) (1 is calibrated on average), NaN where the denominator is
+    0.  The same figures as TFMA's ``MeanLabel``, ``MeanPrediction`` and
+    ``Calibration``, derived from the scored examples the AUC gathers instead
+    of a combiner that reads every example again.
+    """
+
+    def __init__(
+        self,
+        mean_label_name: str = MEAN_LABEL_NAME,
+        mean_prediction_name: str = MEAN_PREDICTION_NAME,
+        calibration_name: str = CALIBRATION_NAME,
+    ):
+        super().__init__(
+            metric_util.merge_per_key_computations(_mean_calibration_computations),
+            mean_label_name=mean_label_name,
+            mean_prediction_name=mean_prediction_name,
+            calibration_name=calibration_name,
         )

@@ -286,3 +286,28 @@ def calibration_bins(
         mean_prediction=np.where(filled, bin_prediction_sum / safe, np.nan),
         observed_rate=np.where(filled, bin_label_sum / safe, np.nan),
     )
+
+
+def binned_calibration(
+    scores: np.ndarray, labels: np.ndarray, weights: np.ndarray, num_bins: int
+) -> CalibrationBins:
+    """The reliability diagram of scored examples over ``num_bins`` equal-width bins.
+
+    Bin b is [b/B, (b+1)/B); the last bin also holds 1.0, and scores outside
+    [0, 1] join the end bins (as TFMA's calibration histogram folds its
+    under- and overflow buckets).
+    """
+    if num_bins < 1:
+        raise ValueError(f"num_bins must be >= 1, got {num_bins}")
+    scores = np.asarray(scores, dtype=np.float64)
+    weights = np.asarray(weights, dtype=np.float64)
+    index = np.clip(np.floor(scores * num_bins), 0, num_bins - 1).astype(np.int64)
+
+    def per_bin(values: np.ndarray) -> np.ndarray:
+        return np.bincount(index, weights=values, minlength=num_bins)
+
+    return calibration_bins(
+        per_bin(weights),
+        per_bin(weights * scores),
+        per_bin(weights * np.asarray(labels, dtype=np.float64)),
+    )

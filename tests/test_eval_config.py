@@ -200,9 +200,7 @@ def test_metrics_per_output():
         "ExampleCount",
         "PositiveCount",
         "ExactAUC",
-        "Calibration",
-        "MeanPrediction",
-        "MeanLabel",
+        "MeanCalibration",
         "ExpectedCalibrationError",
     }
     expected_extra = {

@@ -42,6 +42,12 @@ PIPELINE_ARGS = ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
 ECE_BINS = 5
 GAUC_BY_IMPRESSIONS = "gauc_by_impressions"
 BUILTIN_AUC = "builtin_auc"
+# TFMA's own versions of MeanCalibration's figures, under names of their own.
+BUILTIN_MEANS = {
+    metrics.MEAN_LABEL_NAME: ("MeanLabel", "builtin_mean_label"),
+    metrics.MEAN_PREDICTION_NAME: ("MeanPrediction", "builtin_mean_prediction"),
+    metrics.CALIBRATION_NAME: ("Calibration", "builtin_calibration"),
+}
 
 
 # --- Crafted cases ---------------------------------------------------------------
@@ -208,6 +214,13 @@ def _eval_config() -> tfma.EvalConfig:
                     _metric(metrics.TopKPrecisionRecall),
                     _metric(metrics.ExpectedCalibrationError, num_bins=ECE_BINS),
                     _metric(metrics.PositiveCount),
+                    _metric(metrics.MeanCalibration),
+                    *(
+                        tfma.MetricConfig(
+                            class_name=class_name, config=json.dumps({"name": name})
+                        )
+                        for class_name, name in BUILTIN_MEANS.values()
+                    ),
                     tfma.MetricConfig(
                         class_name="AUC",
                         config=json.dumps(
@@ -493,3 +506,48 @@ def test_auc_standard_error_matches_the_spread_over_label_draws():
     predicted = ranking.auc_standard_error(np.mean(aucs), positives, negatives)
     assert predicted == pytest.approx(np.std(aucs), rel=0.15)
     assert np.isnan(ranking.auc_standard_error(0.8, 0, 100))
+
+
+@pytest.mark.parametrize("case", [CASE_AUC, CASE_ECE, CASE_TINY, None])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_mean_calibration_by_hand_and_as_tfma_computes_it(run, case, weighted):
+    frame = _case_frame(run, case)
+    weights = frame[WEIGHT].to_numpy() if weighted else np.ones(len(frame))
+    label_sum = float(np.dot(weights, frame[LABEL]))
+    prediction_sum = float(np.dot(weights, frame[SCORE].astype(np.float64)))
+    expected = {
+        metrics.MEAN_LABEL_NAME: label_sum / weights.sum(),
+        metrics.MEAN_PREDICTION_NAME: prediction_sum / weights.sum(),
+        metrics.CALIBRATION_NAME: prediction_sum / label_sum,
+    }
+    values = _values(run, case, weighted)
+    for name, value in expected.items():
+        assert values[name] == pytest.approx(value, rel=1e-9), name
+        assert values[name] == pytest.approx(
+            values[BUILTIN_MEANS[name][1]], rel=1e-6
+        ), name
+
+
+def test_mean_calibration_is_nan_without_positives():
+    empty_labels = metrics.ScoredExamples(
+        np.array([0.2, 0.4]), np.zeros(2), np.array([1.0, 3.0]), None
+    )
+    mean_label, mean_prediction, calibration = metrics._mean_calibration_values(
+        empty_labels
+    )
+    assert mean_label == 0.0
+    assert mean_prediction == pytest.approx(0.35)
+    assert np.isnan(calibration)
+
+
+def test_binned_calibration_folds_out_of_range_scores_into_the_end_bins():
+    # 4 bins [0, .25) [.25, .5) [.5, .75) [.75, 1]; -0.5 -> bin 0, 1.0 and 3 -> bin 3.
+    scores = np.array([-0.5, 0.1, 0.25, 0.5, 0.74, 1.0, 3.0])
+    labels = np.array([0, 1, 1, 0, 1, 1, 0])
+    weights = np.array([1.0, 1.0, 2.0, 1.0, 1.0, 0.5, 1.0])
+    bins = ranking.binned_calibration(scores, labels, weights, num_bins=4)
+    np.testing.assert_allclose(bins.weight, [2.0, 2.0, 2.0, 1.5])
+    np.testing.assert_allclose(bins.mean_prediction, [-0.2, 0.25, 0.62, 3.5 / 1.5])
+    np.testing.assert_allclose(bins.observed_rate, [0.5, 1.0, 0.5, 0.5 / 1.5])
+    with pytest.raises(ValueError, match="num_bins"):
+        ranking.binned_calibration(scores, labels, weights, num_bins=0)
