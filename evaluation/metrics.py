@@ -56,6 +56,7 @@ from typing import (
     Iterable,
     Iterator,
     List,
+    NamedTuple,
     Optional,
     Sequence,
     Tuple,
@@ -415,13 +416,29 @@ def _exact_auc_values(examples: ScoredExamples) -> List[float]:
     return [ranking.exact_auc(examples.scores, examples.labels, examples.weights)]
 
 
-def _one_figure_computations(
-    default_name: str, values: Callable[[ScoredExamples], Sequence[float]]
+class _Figures(NamedTuple):
+    """What a metric derives from a slice's scored examples.
+
+    ``compute`` returns one value per name in ``names``; ``group_key`` asks
+    the gather for that feature's value per example (GAUC).
+    """
+
+    names: Sequence[str]
+    compute: Callable[[ScoredExamples], Sequence[Any]]
+    group_key: Optional[str] = None
+
+
+def _per_key_computations(
+    figures: Callable[..., _Figures],
 ) -> Callable[..., metric_types.MetricComputations]:
-    """Per-key computations of one figure derived from the scored examples."""
+    """TFMA's per-key computations of a metric derived from the gather.
+
+    TFMA reads the argument names of this function to pass the model, output,
+    sub key and weighting of each key; the metric's own config (name, bins,
+    fractions, ...) arrives as the remaining keywords and goes to ``figures``.
+    """
 
     def computations(
-        name: str = default_name,
         eval_config: Optional[config_pb2.EvalConfig] = None,
         model_name: str = "",
         output_name: str = "",
@@ -429,10 +446,12 @@ def _one_figure_computations(
         aggregation_type: Optional[metric_types.AggregationType] = None,
         class_weights: Optional[Dict[int, float]] = None,
         example_weighted: bool = False,
+        **config: Any,
     ) -> metric_types.MetricComputations:
+        spec = figures(**config)
         return _computations_on_scored_examples(
-            [name],
-            values,
+            spec.names,
+            spec.compute,
             eval_config,
             model_name,
             output_name,
@@ -440,15 +459,27 @@ def _one_figure_computations(
             aggregation_type,
             class_weights,
             example_weighted,
+            spec.group_key,
         )
 
     return computations
 
 
-_exact_auc_computations = _one_figure_computations(EXACT_AUC_NAME, _exact_auc_values)
+class _GatheredMetric(metric_types.Metric):
+    """A metric whose figures ``figures(**config)`` derives from the shared gather."""
+
+    def __init__(self, figures: Callable[..., _Figures], **config: Any):
+        super().__init__(
+            metric_util.merge_per_key_computations(_per_key_computations(figures)),
+            **config,
+        )
 
 
-class ExactAUC(metric_types.Metric):
+def _exact_auc_figures(name: str = EXACT_AUC_NAME) -> _Figures:
+    return _Figures([name], _exact_auc_values)
+
+
+class ExactAUC(_GatheredMetric):
     """ROC AUC computed exactly from the scores (eq. 12; ties count 1/2).
 
     Equal to ``sklearn.metrics.roc_auc_score(labels, scores,
@@ -458,9 +489,7 @@ class ExactAUC(metric_types.Metric):
     """
 
     def __init__(self, name: str = EXACT_AUC_NAME):
-        super().__init__(
-            metric_util.merge_per_key_computations(_exact_auc_computations), name=name
-        )
+        super().__init__(_exact_auc_figures, name=name)
 
 
 # --- GroupAUC ---------------------------------------------------------------
@@ -477,35 +506,21 @@ def _group_auc_values(
     return [result.gauc, result.num_groups]
 
 
-def _group_auc_computations(
+def _group_auc_figures(
     name: str = GROUP_AUC_NAME,
     group_key: str = features.USER_ID,
     weight_by_impressions: bool = False,
-    eval_config: Optional[config_pb2.EvalConfig] = None,
-    model_name: str = "",
-    output_name: str = "",
-    sub_key: Optional[metric_types.SubKey] = None,
-    aggregation_type: Optional[metric_types.AggregationType] = None,
-    class_weights: Optional[Dict[int, float]] = None,
-    example_weighted: bool = False,
-) -> metric_types.MetricComputations:
-    return _computations_on_scored_examples(
+) -> _Figures:
+    return _Figures(
         [name, group_auc_count_name(name)],
         functools.partial(
             _group_auc_values, weight_by_impressions=weight_by_impressions
         ),
-        eval_config,
-        model_name,
-        output_name,
-        sub_key,
-        aggregation_type,
-        class_weights,
-        example_weighted,
         group_key=group_key,
     )
 
 
-class GroupAUC(metric_types.Metric):
+class GroupAUC(_GatheredMetric):
     """GAUC (eq. 13): the mean per-user AUC over users with both classes.
 
     Each user's AUC is an ``ExactAUC`` over that user's examples (example
@@ -523,7 +538,7 @@ class GroupAUC(metric_types.Metric):
         weight_by_impressions: bool = False,
     ):
         super().__init__(
-            metric_util.merge_per_key_computations(_group_auc_computations),
+            _group_auc_figures,
             name=name,
             group_key=group_key,
             weight_by_impressions=weight_by_impressions,
@@ -540,17 +555,10 @@ def _top_fraction_values(
     return [value for r in results for value in (r.precision, r.recall, r.f1)]
 
 
-def _top_fraction_computations(
+def _top_fraction_figures(
     name: str = TOP_FRACTION_NAME,
     fractions: Sequence[float] = DEFAULT_TOP_FRACTIONS,
-    eval_config: Optional[config_pb2.EvalConfig] = None,
-    model_name: str = "",
-    output_name: str = "",
-    sub_key: Optional[metric_types.SubKey] = None,
-    aggregation_type: Optional[metric_types.AggregationType] = None,
-    class_weights: Optional[Dict[int, float]] = None,
-    example_weighted: bool = False,
-) -> metric_types.MetricComputations:
+) -> _Figures:
     fractions = tuple(float(f) for f in fractions)
     for fraction in fractions:
         ranking.top_fraction_cutoff(fraction, 0)  # validates the fraction
@@ -559,20 +567,10 @@ def _top_fraction_computations(
         for fraction in fractions
         for kind in TOP_FRACTION_KINDS
     ]
-    return _computations_on_scored_examples(
-        names,
-        functools.partial(_top_fraction_values, fractions=fractions),
-        eval_config,
-        model_name,
-        output_name,
-        sub_key,
-        aggregation_type,
-        class_weights,
-        example_weighted,
-    )
+    return _Figures(names, functools.partial(_top_fraction_values, fractions=fractions))
 
 
-class TopKPrecisionRecall(metric_types.Metric):
+class TopKPrecisionRecall(_GatheredMetric):
     """Precision, recall and F1 when the top fraction q of scores is called positive.
 
     Population: the slice's examples with weight > 0 (so CVR, weighted by
@@ -591,7 +589,7 @@ class TopKPrecisionRecall(metric_types.Metric):
         fractions: Sequence[float] = DEFAULT_TOP_FRACTIONS,
     ):
         super().__init__(
-            metric_util.merge_per_key_computations(_top_fraction_computations),
+            _top_fraction_figures,
             name=name,
             fractions=[float(f) for f in fractions],
         )
@@ -610,33 +608,15 @@ def _ece_values(examples: ScoredExamples, num_bins: int) -> List[Any]:
     ]
 
 
-def _ece_computations(
-    name: str = ECE_NAME,
-    num_bins: int = DEFAULT_ECE_BINS,
-    eval_config: Optional[config_pb2.EvalConfig] = None,
-    model_name: str = "",
-    output_name: str = "",
-    sub_key: Optional[metric_types.SubKey] = None,
-    aggregation_type: Optional[metric_types.AggregationType] = None,
-    class_weights: Optional[Dict[int, float]] = None,
-    example_weighted: bool = False,
-) -> metric_types.MetricComputations:
+def _ece_figures(name: str = ECE_NAME, num_bins: int = DEFAULT_ECE_BINS) -> _Figures:
     if num_bins < 1:
         raise ValueError(f"num_bins must be >= 1, got {num_bins}")
-    return _computations_on_scored_examples(
-        [name, *ece_bin_names(name)],
-        functools.partial(_ece_values, num_bins=num_bins),
-        eval_config,
-        model_name,
-        output_name,
-        sub_key,
-        aggregation_type,
-        class_weights,
-        example_weighted,
+    return _Figures(
+        [name, *ece_bin_names(name)], functools.partial(_ece_values, num_bins=num_bins)
     )
 
 
-class ExpectedCalibrationError(metric_types.Metric):
+class ExpectedCalibrationError(_GatheredMetric):
     """ECE over ``num_bins`` equal-width bins of the prediction in [0, 1].
 
     ECE = sum_b (n_b / N) * |mean_pred_b - mean_label_b|, with n_b the
@@ -651,7 +631,7 @@ class ExpectedCalibrationError(metric_types.Metric):
 
     def __init__(self, name: str = ECE_NAME, num_bins: int = DEFAULT_ECE_BINS):
         super().__init__(
-            metric_util.merge_per_key_computations(_ece_computations),
+            _ece_figures,
             name=name,
             num_bins=num_bins,
         )
@@ -666,12 +646,11 @@ def _positive_count_values(examples: ScoredExamples) -> List[float]:
 # Derived from the scored examples that the AUC and top-k already gather: a
 # combiner of its own re-read every example's label, score and weight through
 # TFMA, 15 % of the Evaluator's time in a profile.
-_positive_count_computations = _one_figure_computations(
-    POSITIVE_COUNT_NAME, _positive_count_values
-)
+def _positive_count_figures(name: str = POSITIVE_COUNT_NAME) -> _Figures:
+    return _Figures([name], _positive_count_values)
 
 
-class PositiveCount(metric_types.Metric):
+class PositiveCount(_GatheredMetric):
     """The (weighted) number of positive labels: purchases, clicks, DActions.
 
     Next to TFMA's ``ExampleCount`` it gives the class balance of each slice,
@@ -679,10 +658,7 @@ class PositiveCount(metric_types.Metric):
     """
 
     def __init__(self, name: str = POSITIVE_COUNT_NAME):
-        super().__init__(
-            metric_util.merge_per_key_computations(_positive_count_computations),
-            name=name,
-        )
+        super().__init__(_positive_count_figures, name=name)
 
 
 # --- MeanCalibration --------------------------------------------------------
@@ -702,32 +678,18 @@ def _mean_calibration_values(examples: ScoredExamples) -> List[float]:
     ]
 
 
-def _mean_calibration_computations(
+def _mean_calibration_figures(
     mean_label_name: str = MEAN_LABEL_NAME,
     mean_prediction_name: str = MEAN_PREDICTION_NAME,
     calibration_name: str = CALIBRATION_NAME,
-    eval_config: Optional[config_pb2.EvalConfig] = None,
-    model_name: str = "",
-    output_name: str = "",
-    sub_key: Optional[metric_types.SubKey] = None,
-    aggregation_type: Optional[metric_types.AggregationType] = None,
-    class_weights: Optional[Dict[int, float]] = None,
-    example_weighted: bool = False,
-) -> metric_types.MetricComputations:
-    return _computations_on_scored_examples(
+) -> _Figures:
+    return _Figures(
         [mean_label_name, mean_prediction_name, calibration_name],
         _mean_calibration_values,
-        eval_config,
-        model_name,
-        output_name,
-        sub_key,
-        aggregation_type,
-        class_weights,
-        example_weighted,
     )
 
 
-class MeanCalibration(metric_types.Metric):
+class MeanCalibration(_GatheredMetric):
     """Mean label, mean prediction and their ratio, as TFMA defines them.
 
     ``mean_label`` = sum(w * label) / sum(w), ``mean_prediction`` =
@@ -745,7 +707,7 @@ class MeanCalibration(metric_types.Metric):
         calibration_name: str = CALIBRATION_NAME,
     ):
         super().__init__(
-            metric_util.merge_per_key_computations(_mean_calibration_computations),
+            _mean_calibration_figures,
             mean_label_name=mean_label_name,
             mean_prediction_name=mean_prediction_name,
             calibration_name=calibration_name,
