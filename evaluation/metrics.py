@@ -1,4 +1,4 @@
-"""Custom TFMA metrics for the paper's figures: exact AUC, GAUC, top-k P/R/F1, ECE.
+"""Custom TFMA metrics for the paper's figures: exact AUC, GAUC, top-k P/R/F1, calibration.
 
 TFMA's built-in AUC bins predictions into equal-width buckets over [0, 1]
 (10,000 by default), and CTCVR scores live far below the first bucket edge
@@ -12,8 +12,8 @@ The paper's AUC (eq. 12), GAUC (eq. 13) and top-fraction precision/recall
 (eqs. 14-16) need the examples themselves, so the metrics here share one
 Beam combiner that gathers (score, label, weight[, group]) columns per slice,
 and compute the figures exactly from them (``evaluation.ranking``).  TFMA
-de-duplicates identical computations, so the AUC, top-k and (per group key)
-GAUC of one output and slice share one gathered copy.  Memory: about 24 bytes
+de-duplicates identical computations, so all these metrics of one output and
+slice share one gathered copy (GAUC one more per group key).  Memory: about 24 bytes
 per example with weight > 0, plus the group value when grouped, per output and
 slice.
 
