@@ -86,7 +86,8 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true")
     args = parser.parse_args()
 
-    data_path = os.path.join(tempfile.mkdtemp(prefix="evaluator_bench_"), "eval.tfrecord")
+    data_dir = tempfile.mkdtemp(prefix="evaluator_bench_")
+    data_path = os.path.join(data_dir, "eval.tfrecord")
     count = write_examples(args.examples, args.limit, data_path)
     times: List[float] = []
     profiler = cProfile.Profile()

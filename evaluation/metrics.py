@@ -1,4 +1,4 @@
-"""Custom TFMA metrics for the paper's figures: exact AUC, GAUC, top-k P/R/F1, calibration.
+"""Custom TFMA metrics for the paper's figures: exact AUC, GAUC, top-k, calibration.
 
 TFMA's built-in AUC bins predictions into equal-width buckets over [0, 1]
 (10,000 by default), and CTCVR scores live far below the first bucket edge
