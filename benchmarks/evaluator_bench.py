@@ -5,12 +5,14 @@
         --examples <pipeline_root>/ImpressionLogExampleGen/examples/<id>/Split-eval \\
         --limit 20000 --repeats 3 [--profile]
 
-The Evaluator is the slowest stage of the benchmark (BENCHMARKS.md, section
-3), and its cost is per example in the metric combiners, so a slice of the
-eval split measures it.  This runs exactly what the Evaluator runs
-(``build_eval_config``, the model's serving signature, TFMA's
-``run_model_analysis``) in-process on one Beam worker, so the figure is CPU
-time per example without process start-up or the second core.  It prints
+The Evaluator was the slowest stage of the quality benchmark (BENCHMARKS.md,
+section 3), and its cost is per example in the metric combiners, so a slice
+of the eval split measures it.  This runs the Evaluator's computation (the
+pipeline's ``build_eval_config`` without a baseline, the model's serving
+signature, TFMA) in-process on one Beam worker, so the figure is CPU time
+per example without process start-up or the second core.
+``tests/test_evaluator_bench.py`` checks that it reproduces the pipeline
+Evaluator's figures.  It prints
 each repeat, the median and examples/s; ``--profile`` adds a cProfile of
 the last repeat, by cumulative time.
 """
@@ -26,7 +28,7 @@ import pstats
 import statistics
 import tempfile
 import time
-from typing import List
+from typing import List, Tuple
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
@@ -54,8 +56,8 @@ def write_examples(examples_dir: str, limit: int, path: str) -> int:
     return count
 
 
-def evaluate_once(model_dir: str, model_name: str, data_path: str) -> float:
-    """Seconds of one TFMA run; checks that it produced the overall slice."""
+def evaluate_once(model_dir: str, model_name: str, data_path: str) -> Tuple[float, str]:
+    """(seconds, output path) of one TFMA run; checks it wrote the overall slice."""
     eval_config = build_eval_config(model_name)
     shared_model = tfma.default_eval_shared_model(
         eval_saved_model_path=model_dir, eval_config=eval_config
@@ -73,7 +75,7 @@ def evaluate_once(model_dir: str, model_name: str, data_path: str) -> float:
     seconds = time.perf_counter() - start
     if () not in load_metrics(output_path):
         raise RuntimeError(f"TFMA wrote no overall slice to {output_path}")
-    return seconds
+    return seconds, output_path
 
 
 def main() -> None:
@@ -95,7 +97,8 @@ def main() -> None:
         last = repeat == args.repeats - 1
         if args.profile and last:
             profiler.enable()
-        times.append(evaluate_once(args.model_dir, args.model, data_path))
+        seconds, _ = evaluate_once(args.model_dir, args.model, data_path)
+        times.append(seconds)
         if args.profile and last:
             profiler.disable()
         print(f"repeat {repeat + 1}: {times[-1]:.1f} s", flush=True)

@@ -1,0 +1,52 @@
+"""The Evaluator benchmark times the computation the pipeline's Evaluator runs."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import tensorflow as tf
+
+from benchmarks import evaluator_bench
+from evaluation import eval_config
+from evaluation.results import candidate_metrics
+from pipeline import run_summary
+
+MODEL = "Trainer.model"
+
+
+def test_the_bench_reproduces_the_evaluators_figures(pipeline_run, tmp_path):
+    config, summary = pipeline_run
+    examples_dir = os.path.join(
+        summary.artifacts[run_summary.EXAMPLES].uri, "Split-eval"
+    )
+    model_dir = os.path.join(summary.artifacts[MODEL].uri, "Format-Serving")
+    data_path = str(tmp_path / "eval.tfrecord")
+
+    num_eval = evaluator_bench.write_examples(examples_dir, 10**9, data_path)
+    assert num_eval == sum(1 for _ in tf.data.TFRecordDataset(data_path))
+    assert evaluator_bench.write_examples(examples_dir, 7, data_path) == 7
+
+    evaluator_bench.write_examples(examples_dir, num_eval, data_path)
+    seconds, output_path = evaluator_bench.evaluate_once(
+        model_dir, config.model.model, data_path
+    )
+    assert seconds > 0
+    ours = candidate_metrics(output_path, config.model.model)
+    pipelines = candidate_metrics(
+        summary.artifacts[run_summary.EVALUATION].uri, config.model.model
+    )
+    assert set(ours) == set(pipelines)  # the same slices
+    for name in (
+        eval_config.CVR_AUC,
+        eval_config.CTCVR_AUC,
+        f"{eval_config.TASK_CTCVR}_example_count",
+        f"{eval_config.TASK_CVR}_ece",
+        f"{eval_config.TASK_CTR}_mean_prediction",
+    ):
+        assert ours[()][name] == pytest.approx(pipelines[()][name], rel=1e-6), name
+
+
+def test_write_examples_names_an_empty_directory(tmp_path):
+    with pytest.raises(FileNotFoundError, match=str(tmp_path)):
+        evaluator_bench.write_examples(str(tmp_path), 10, str(tmp_path / "out"))
