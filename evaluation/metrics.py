@@ -356,66 +356,6 @@ def _scored_examples_computation(
     )
 
 
-def _key_factory(
-    model_name: str,
-    output_name: str,
-    sub_key: Optional[metric_types.SubKey],
-    aggregation_type: Optional[metric_types.AggregationType],
-    example_weighted: bool,
-) -> Callable[[str], metric_types.MetricKey]:
-    """MetricKeys by name for one (model, output, sub key, weighting)."""
-    return functools.partial(
-        metric_types.MetricKey,
-        model_name=model_name,
-        output_name=output_name,
-        sub_key=sub_key,
-        aggregation_type=aggregation_type,
-        example_weighted=example_weighted,
-    )
-
-
-def _computations_on_scored_examples(
-    names: Sequence[str],
-    compute: Callable[[ScoredExamples], Sequence[Any]],
-    eval_config: Optional[config_pb2.EvalConfig],
-    model_name: str,
-    output_name: str,
-    sub_key: Optional[metric_types.SubKey],
-    aggregation_type: Optional[metric_types.AggregationType],
-    class_weights: Optional[Dict[int, float]],
-    example_weighted: bool,
-    group_key: Optional[str] = None,
-) -> metric_types.MetricComputations:
-    """The gathering step, then a derived step: ``names`` -> ``compute``'s values."""
-    gather = _scored_examples_computation(
-        eval_config,
-        model_name,
-        output_name,
-        sub_key,
-        aggregation_type,
-        class_weights,
-        example_weighted,
-        group_key,
-    )
-    source = gather.keys[0]
-    make_key = _key_factory(
-        model_name, output_name, sub_key, aggregation_type, example_weighted
-    )
-    keys = [make_key(name) for name in names]
-
-    def result(
-        metrics: Dict[metric_types.MetricKey, Any],
-    ) -> Dict[metric_types.MetricKey, Any]:
-        return dict(zip(keys, compute(metrics[source])))
-
-    return [gather, metric_types.DerivedMetricComputation(keys=keys, result=result)]
-
-
-# --- ExactAUC ---------------------------------------------------------------
-def _exact_auc_values(examples: ScoredExamples) -> List[float]:
-    return [ranking.exact_auc(examples.scores, examples.labels, examples.weights)]
-
-
 class _Figures(NamedTuple):
     """What a metric derives from a slice's scored examples.
 
@@ -431,7 +371,8 @@ class _Figures(NamedTuple):
 def _per_key_computations(
     figures: Callable[..., _Figures],
 ) -> Callable[..., metric_types.MetricComputations]:
-    """TFMA's per-key computations of a metric derived from the gather.
+    """TFMA's per-key computations of a metric derived from the gather: the
+    (shared) gathering step, then a derived step mapping names to values.
 
     TFMA reads the argument names of this function to pass the model, output,
     sub key and weighting of each key; the metric's own config (name, bins,
@@ -449,9 +390,7 @@ def _per_key_computations(
         **config: Any,
     ) -> metric_types.MetricComputations:
         spec = figures(**config)
-        return _computations_on_scored_examples(
-            spec.names,
-            spec.compute,
+        gather = _scored_examples_computation(
             eval_config,
             model_name,
             output_name,
@@ -461,6 +400,19 @@ def _per_key_computations(
             example_weighted,
             spec.group_key,
         )
+        source = gather.keys[0]
+        # The figures' keys: the gather's model, output, sub key and weighting.
+        keys = [source._replace(name=name) for name in spec.names]
+
+        def result(
+            metrics: Dict[metric_types.MetricKey, Any],
+        ) -> Dict[metric_types.MetricKey, Any]:
+            return dict(zip(keys, spec.compute(metrics[source])))
+
+        return [
+            gather,
+            metric_types.DerivedMetricComputation(keys=keys, result=result),
+        ]
 
     return computations
 
@@ -473,6 +425,11 @@ class _GatheredMetric(metric_types.Metric):
             metric_util.merge_per_key_computations(_per_key_computations(figures)),
             **config,
         )
+
+
+# --- ExactAUC ---------------------------------------------------------------
+def _exact_auc_values(examples: ScoredExamples) -> List[float]:
+    return [ranking.exact_auc(examples.scores, examples.labels, examples.weights)]
 
 
 def _exact_auc_figures(name: str = EXACT_AUC_NAME) -> _Figures:
