@@ -37,7 +37,6 @@ CASE_AUC, CASE_GAUC, CASE_TOPK, CASE_ECE, CASE_TINY = (
     "ece",
     "tiny_scores",
 )
-NUM_PARTITIONS = 4
 PIPELINE_ARGS = ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
 ECE_BINS = 5
 GAUC_BY_IMPRESSIONS = "gauc_by_impressions"
@@ -247,13 +246,9 @@ def run():
     frame = _all_cases()
     output_path = tempfile.mkdtemp(prefix="tfma_custom_metrics_")
     with beam.Pipeline(options=PipelineOptions(PIPELINE_ARGS)) as pipeline:
-        inputs = [
-            pipeline | f"Part{i}" >> beam.Create([_record_batch(part)])
-            for i, part in enumerate(np.array_split(frame, NUM_PARTITIONS))
-        ]
         _ = (
-            inputs
-            | beam.Flatten()
+            pipeline
+            | beam.Create([_record_batch(frame)])
             | tfma.ExtractEvaluateAndWriteResults(
                 eval_config=_eval_config(), output_path=output_path
             )
