@@ -13,7 +13,11 @@ class ModelConfig:
     model: str = "esm2"  # esm2 | esmm | dnn | prior (models/registry.py)
     tower_units: Tuple[int, ...] = (512, 256, 128, 32)  # then a 1-unit output
     dropout: float = 0.5
-    learning_rate: float = 0.0005  # Adam
+    learning_rate: float = 0.0005
+    # lazy_adam: Adam that updates only the embedding rows a batch looked up
+    # (models/optimizers.py); adam: tf_keras's Adam, which moves every row of
+    # every table each step. Same update for the dense layers.
+    optimizer: str = "lazy_adam"
     batch_size: int = 1000
     # ESM2's loss weights (eq. 11); ESMM uses ctr and ctcvr, the DNN ctr and cvr.
     loss_weight_ctr: float = 1.0

@@ -11,6 +11,7 @@ from models.config import ModelConfig
 from models.dnn import DNN
 from models.esm2 import ESM2
 from models.esmm import ESMM
+from models.optimizers import LazyAdam
 from models.prior import Prior
 
 MODELS: Dict[str, Type[EntireSpaceModel]] = {
@@ -19,18 +20,26 @@ MODELS: Dict[str, Type[EntireSpaceModel]] = {
     "dnn": DNN,
     "prior": Prior,  # no-skill reference: base rates only
 }
+OPTIMIZERS: Dict[str, Type[tf_keras.optimizers.Optimizer]] = {
+    "lazy_adam": LazyAdam,
+    "adam": tf_keras.optimizers.Adam,
+}
 
 
 def build_model(
     vocab_sizes: Mapping[str, int], config: ModelConfig
 ) -> EntireSpaceModel:
-    """The configured model, compiled with the paper's optimiser (Adam)."""
+    """The configured model, compiled with its optimiser (Adam, by default lazy)."""
     if config.model not in MODELS:
         raise ValueError(
             f"unknown model {config.model!r}; choose one of {sorted(MODELS)}"
         )
+    if config.optimizer not in OPTIMIZERS:
+        raise ValueError(
+            f"unknown optimizer {config.optimizer!r}; choose one of {sorted(OPTIMIZERS)}"
+        )
     model = MODELS[config.model](vocab_sizes, config, name=config.model)
     model.compile(
-        optimizer=tf_keras.optimizers.Adam(learning_rate=config.learning_rate)
+        optimizer=OPTIMIZERS[config.optimizer](learning_rate=config.learning_rate)
     )
     return model

@@ -1,5 +1,7 @@
 """ESM2, ESMM and the DNN baseline against their own equations."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -224,3 +226,8 @@ def test_prior_model_learns_base_rates_and_ranks_nothing():
     assert np.ptp(out["pctcvr"]) == 0  # one prediction for every impression
     click_rate = labels["click"].numpy().mean()
     np.testing.assert_allclose(out["pctr"][0], click_rate, atol=0.03)
+
+
+def test_unknown_optimizer_is_a_clear_error():
+    with pytest.raises(ValueError, match="unknown optimizer 'sgd'"):
+        _model("esm2", dataclasses.replace(SMALL, optimizer="sgd"))

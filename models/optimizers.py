@@ -1,0 +1,44 @@
+"""Adam that updates only the embedding rows a batch looked up.
+
+tf_keras's Adam treats a sparse gradient densely: every step it decays the
+first and second moments of *every* row of every embedding table and moves
+every row by its decayed momentum, whether the batch looked it up or not. On
+the ``paper`` preset's tables (about 10M embedding parameters) that dense
+update was most of a training step, and it keeps moving a rarely seen ID
+for steps after the batch that saw it. ``LazyAdam`` (the TF Addons
+optimiser of that name, which is not installable with TF 2.16) applies the
+Adam update to the looked-up rows only; dense variables get plain Adam.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+import tf_keras
+
+
+class LazyAdam(tf_keras.optimizers.Adam):
+    """Adam whose sparse updates touch only the rows in the gradient."""
+
+    def update_step(self, gradient, variable):
+        if not isinstance(gradient, tf.IndexedSlices):
+            return super().update_step(gradient, variable)
+        # apply_gradients has already summed repeated lookups of a row into
+        # one (``_deduplicate_sparse_grad``): the indices are unique here, so
+        # no data-dependent shape enters the step XLA compiles on a GPU.
+        indices, values = gradient.indices, gradient.values
+        dtype = variable.dtype
+        lr = tf.cast(self.learning_rate, dtype)
+        step = tf.cast(self.iterations + 1, dtype)
+        beta_1 = tf.cast(self.beta_1, dtype)
+        beta_2 = tf.cast(self.beta_2, dtype)
+        alpha = lr * tf.sqrt(1 - tf.pow(beta_2, step)) / (1 - tf.pow(beta_1, step))
+        key = self._var_key(variable)
+        m = self._momentums[self._index_dict[key]]
+        v = self._velocities[self._index_dict[key]]
+        m_rows = beta_1 * tf.gather(m, indices) + (1 - beta_1) * values
+        v_rows = beta_2 * tf.gather(v, indices) + (1 - beta_2) * tf.square(values)
+        m.scatter_update(tf.IndexedSlices(m_rows, indices))
+        v.scatter_update(tf.IndexedSlices(v_rows, indices))
+        variable.scatter_sub(
+            tf.IndexedSlices(alpha * m_rows / (tf.sqrt(v_rows) + self.epsilon), indices)
+        )
