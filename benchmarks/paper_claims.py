@@ -21,6 +21,7 @@ it, and ``--resume`` runs only the model/seed pairs it lacks.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import statistics
@@ -32,6 +33,7 @@ from evaluation import eval_config, groundtruth, ranking, results
 from models.config import ModelConfig
 from pipeline import run_summary, runs
 from pipeline.config import PipelineConfig, TrainingConfig
+from pipeline.dataclass_cli import add_dataclass_arguments, apply_overrides
 from synthetic.generator import generate
 from transform import features
 
@@ -67,13 +69,42 @@ def training_config(args) -> TrainingConfig:
     )
 
 
+# ModelConfig fields the benchmark sets per run; every other one is a flag.
+PER_RUN_FIELDS = ("model", "seed")
+
+
+def model_config(args, model: str, seed: int) -> ModelConfig:
+    """The defaults, overridden by any ModelConfig flag given, for one run."""
+    return dataclasses.replace(
+        apply_overrides(ModelConfig(), args), model=model, seed=seed
+    )
+
+
+def model_settings(all_runs: Iterable[Dict]) -> str:
+    """The hyper-parameters the runs were trained with, for the report."""
+    settings = sorted(
+        {
+            ", ".join(
+                f"{k}={v}"
+                for k, v in run.get("model_config", {}).items()
+                if k not in PER_RUN_FIELDS
+            )
+            or "not recorded"
+            for run in all_runs
+        }
+    )
+    return "; ".join(settings) if len(settings) < 2 else (
+        "the runs differ: " + " | ".join(settings)
+    )
+
+
 def run_one(args, logs: str, model: str, seed: int) -> Dict:
     """One pipeline run; its overall and per-bucket metrics and ground truth."""
     config = PipelineConfig(
         pipeline_name=PIPELINE_NAME,
         workdir=args.workdir,
         input_base=logs,
-        model=ModelConfig(model=model, seed=seed),
+        model=model_config(args, model, seed),
         training=training_config(args),
     )
     start = time.perf_counter()
@@ -85,6 +116,7 @@ def run_one(args, logs: str, model: str, seed: int) -> Dict:
     return {
         "model": model,
         "seed": seed,
+        "model_config": dataclasses.asdict(config.model),
         "seconds": seconds,
         "overall": {
             k: v for k, v in metrics[results.OVERALL].items() if isinstance(v, float)
@@ -186,7 +218,9 @@ def report(all_runs: List[Dict], models: Sequence[str], args) -> str:
         "",
         f"Command: `{args.command}`; {os.cpu_count()} CPU cores; "
         f"seeds {list(args.seeds)}; "
-        f"Trainer: {training_config(args).describe()} per run, batches of 1000.",
+        f"Trainer: {training_config(args).describe()} per run.",
+        "",
+        f"Model settings: {model_settings(all_runs)}.",
         "",
         "## Overall (mean ± standard deviation over seeds)",
         "",
@@ -534,7 +568,8 @@ def run_all(args) -> Tuple[List[Dict], float]:
     return all_runs, minutes
 
 
-def main() -> None:
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    """The benchmark's flags, with the command line recorded in ``command``."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--impressions", type=int, default=1_320_000)
     parser.add_argument("--days", type=int, default=6)
@@ -556,13 +591,18 @@ def main() -> None:
         "--from-json",
         help="re-render the report from the .json a run wrote, without running",
     )
-    args = parser.parse_args()
+    add_dataclass_arguments(parser, ModelConfig, exclude=PER_RUN_FIELDS)
+    args = parser.parse_args(argv)
     args.command = "benchmarks/paper_claims.py " + " ".join(
         f"--{k.replace('_', '-')} {' '.join(map(str, v)) if isinstance(v, list) else v}"
         for k, v in vars(args).items()
-        if k not in ("command", "from_json", "resume")
+        if k not in ("command", "from_json", "resume") and v is not None
     )
+    return args
 
+
+def main() -> None:
+    args = parse_args()
     if args.from_json:
         saved = load_runs(args.from_json)
         args.command, all_runs, minutes = (

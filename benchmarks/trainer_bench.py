@@ -35,6 +35,7 @@ from models.registry import build_model  # noqa: E402
 from models.trainer import input_dataset, trainer_fn_args  # noqa: E402
 from pipeline import run_summary, runs  # noqa: E402
 from pipeline.config import PipelineConfig, TrainingConfig  # noqa: E402
+from pipeline.dataclass_cli import add_dataclass_arguments, apply_overrides  # noqa: E402
 from transform.preprocessing import vocabulary_sizes  # noqa: E402
 
 PIPELINE = "trainer input pipeline"
@@ -127,7 +128,8 @@ def format_rates(
 ) -> List[str]:
     """Both throughputs and their ratio, under a line saying what was timed."""
     lines = [
-        f"Trainer speed, model={model_config.model}, batch={model_config.batch_size}, "
+        f"Trainer speed, model={model_config.model}, optimizer={model_config.optimizer}, "
+        f"batch={model_config.batch_size}, "
         f"{steps} timed steps after {warmup} warm-up, {os.cpu_count()} CPU cores"
     ]
     for name, rate in rates.items():
@@ -141,16 +143,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--workdir", default="/tmp/esm2-trainer-bench")
     parser.add_argument("--impressions", type=int, default=200_000)
-    parser.add_argument("--model", default="esm2")
     parser.add_argument(
         "--pipeline-name",
         default=PipelineConfig.pipeline_name,
         help="measure on this pipeline's newest run in --workdir, e.g. a benchmark's",
     )
     add_arguments(parser)
+    add_dataclass_arguments(parser, ModelConfig)  # --model, --optimizer, ...
     args = parser.parse_args()
 
-    model_config = ModelConfig(model=args.model)
+    model_config = apply_overrides(ModelConfig(), args)
     pipeline_config = PipelineConfig(
         pipeline_name=args.pipeline_name,
         workdir=args.workdir,

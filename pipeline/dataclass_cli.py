@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import typing
-from typing import Any, Dict, Type, TypeVar
+from typing import Any, Collection, Dict, Type, TypeVar
 
 T = TypeVar("T")
 
@@ -57,12 +57,20 @@ def _argument_options(field: dataclasses.Field, field_type: Any) -> Dict[str, An
     return options
 
 
-def add_dataclass_arguments(parser: argparse.ArgumentParser, cls: Type) -> None:
-    """Adds one flag per field of ``cls``, nested dataclasses flattened."""
+def add_dataclass_arguments(
+    parser: argparse.ArgumentParser, cls: Type, exclude: Collection[str] = ()
+) -> None:
+    """Adds one flag per field of ``cls``, nested dataclasses flattened.
+
+    ``exclude`` names fields the caller sets itself (a benchmark that loops
+    over models and seeds takes no ``--model`` or ``--seed``).
+    """
     hints = typing.get_type_hints(cls)
     for field in dataclasses.fields(cls):
+        if field.name in exclude:
+            continue
         if dataclasses.is_dataclass(hints[field.name]):
-            add_dataclass_arguments(parser, hints[field.name])
+            add_dataclass_arguments(parser, hints[field.name], exclude)
             continue
         names = [_flag(field.name), *field.metadata.get("aliases", ())]
         parser.add_argument(

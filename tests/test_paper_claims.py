@@ -7,13 +7,14 @@ functions hand-made runs whose verdicts are known.
 from __future__ import annotations
 
 import argparse
-
+import dataclasses
 from typing import Dict, List
 
 import pytest
 
 from benchmarks import paper_claims
 from evaluation import ranking
+from models.config import ModelConfig
 
 LIGHT, HEAVY = paper_claims.FIGURE_7_BUCKETS
 
@@ -150,3 +151,30 @@ def test_resume_runs_only_what_the_saved_json_lacks(tmp_path, monkeypatch):
     stored = paper_claims.load_runs(path)
     assert stored["runs"] == all_runs and stored["minutes"] >= 30.0
     assert minutes == pytest.approx(stored["minutes"], abs=0.1)
+
+
+def test_model_flags_set_every_run_but_its_model_and_seed():
+    args = paper_claims.parse_args(
+        ["--models", "esmm", "--optimizer", "adam", "--tower-units", "64", "32"]
+    )
+    config = paper_claims.model_config(args, "esmm", 1)
+    assert config == ModelConfig(
+        model="esmm", seed=1, optimizer="adam", tower_units=(64, 32)
+    )
+    assert "--optimizer adam" in args.command and "None" not in args.command
+    # The benchmark loops over models and seeds: no ModelConfig flag fixes them.
+    assert not hasattr(args, "model") and not hasattr(args, "seed")
+
+
+def test_report_names_the_settings_the_runs_were_trained_with():
+    first = dataclasses.asdict(ModelConfig(model="esm2", seed=0))
+    second = dataclasses.asdict(ModelConfig(model="esmm", seed=1))
+    runs = [{"model_config": first}, {"model_config": second}]
+    settings = paper_claims.model_settings(runs)
+    assert "optimizer=lazy_adam" in settings and "learning_rate=0.0005" in settings
+    assert "seed" not in settings and "model=" not in settings
+    other = dict(first, optimizer="adam")
+    assert paper_claims.model_settings(runs + [{"model_config": other}]).startswith(
+        "the runs differ"
+    )
+    assert paper_claims.model_settings([{}]) == "not recorded"
