@@ -537,6 +537,34 @@ def test_too_many_rejects_fail_with_reasons_and_counts(tmp_path):
 
 
 # --- Pure functions (no Beam) ------------------------------------------------------
+def _report(impressions_read: int, accepted: int, clicks_parsed: int, clicks_joined: int):
+    labels = {name: 0 for name in features.LABELS}
+    counts = [
+        (quality.impressions_read_key(), impressions_read),
+        (quality.impression_rejected_key(features.REJECT_OUT_OF_RANGE, PRICE), 1),
+        (quality.example_key(config.TRAIN_SPLIT, labels), accepted),
+        (quality.event_type_key(CLICK), clicks_parsed),
+        (quality.event_outcome_key(features.LABEL_CLICK), clicks_joined),
+        (quality.event_outcome_key(features.EVENT_MALFORMED), 2),
+    ]
+    return quality.DataQualityReport.from_counts(
+        counts, "logs", {config.TRAIN_SPLIT: [DAY1]}, 1.0
+    )
+
+
+def test_rows_lost_between_parse_and_join_fail_the_run():
+    """A runner that drops records must not pass as clean logs."""
+    assert quality.lost_rows_error(_report(10, 9, 4, 4), "out") is None
+    message = quality.lost_rows_error(_report(10, 7, 4, 1), "out")
+    assert "10 impressions read but 8 accepted or rejected (2 unaccounted for)" in (
+        message
+    )
+    assert "4 well-formed events parsed but 1 reached the join (3 unaccounted" in (
+        message
+    )
+    assert message.endswith(os.path.join("out", quality.REPORT_TEXT))
+
+
 _INT = features.COLUMNS_BY_NAME[INT_ID_A]
 _FLOAT = features.COLUMNS_BY_NAME[RATE_A]
 _STR = features.COLUMNS_BY_NAME[STR_IDS[0]]

@@ -35,8 +35,10 @@ def _check_fingerprint(cfg: config.IngestConfig, fingerprint: str) -> None:
 
 
 def _check_report(report: quality.DataQualityReport, examples_uri: str) -> None:
-    """Fails the run on too many rejects or on an empty split."""
-    error = quality.reject_rate_error(report, examples_uri)
+    """Fails the run on lost records, too many rejects or an empty split."""
+    error = quality.lost_rows_error(report, examples_uri) or quality.reject_rate_error(
+        report, examples_uri
+    )
     if error:
         raise ValueError(f"ImpressionLogExampleGen: {error}")
     empty = [split for split, n in report.examples_per_split.items() if not n]

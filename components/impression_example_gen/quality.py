@@ -380,6 +380,40 @@ def load_report(examples_uri: str) -> DataQualityReport:
         return DataQualityReport.from_dict(json.loads(f.read()))
 
 
+def lost_rows_error(report: DataQualityReport, examples_uri: str) -> Optional[str]:
+    """The failure message when rows that were parsed never reached the join.
+
+    Every impression read ends accepted or rejected, and every well-formed
+    event read gets exactly one outcome in the join.  A shortfall is not a
+    property of the logs: records vanished between the parse and the join
+    (a runner fault), so the examples are incomplete and the run must fail
+    rather than train on them.
+    """
+    problems = []
+    settled = report.impressions_accepted + report.impressions_rejected
+    if settled != report.impressions_read:
+        problems.append(
+            f"{report.impressions_read} impressions read but {settled} accepted "
+            f"or rejected ({report.impressions_read - settled} unaccounted for)"
+        )
+    parsed_events = sum(report.events_by_type.values())
+    joined_events = report.events_read - report.events_by_outcome.get(
+        features.EVENT_MALFORMED, 0
+    )
+    if joined_events != parsed_events:
+        problems.append(
+            f"{parsed_events} well-formed events parsed but {joined_events} "
+            f"reached the join ({parsed_events - joined_events} unaccounted for)"
+        )
+    if not problems:
+        return None
+    return (
+        "; ".join(problems) + ". Records were lost between parsing and the join "
+        "(a Beam runner fault, not bad input); the examples are incomplete. "
+        f"Details: {os.path.join(examples_uri, REPORT_TEXT)}"
+    )
+
+
 def reject_rate_error(report: DataQualityReport, examples_uri: str) -> Optional[str]:
     """The failure message when too many impressions were rejected."""
     if report.rejected_share <= report.max_reject_rate:
