@@ -16,7 +16,7 @@ import pathlib
 import random
 import re
 import time
-from typing import Any, Dict, Iterable, List, Sequence
+from typing import Any, Dict, Iterable, List, Optional, Sequence
 
 import apache_beam as beam
 import pyarrow as pa
@@ -400,6 +400,7 @@ def test_messy_every_row_is_counted_once(messy):
         config.EVAL_SPLIT: ["c1", "c4"],
     }
     assert report.events_read == 20 and report.events_used == 9
+    assert report.written_per_split == {config.TRAIN_SPLIT: 5, config.EVAL_SPLIT: 2}
 
 
 def test_messy_missing_values(messy):
@@ -537,12 +538,22 @@ def test_too_many_rejects_fail_with_reasons_and_counts(tmp_path):
 
 
 # --- Pure functions (no Beam) ------------------------------------------------------
-def _report(impressions_read: int, accepted: int, clicks_parsed: int, clicks_joined: int):
+def _report(
+    impressions_read: int,
+    accepted: int,
+    clicks_parsed: int,
+    clicks_joined: int,
+    written: Optional[int] = None,
+):
     labels = {name: 0 for name in features.LABELS}
     counts = [
         (quality.impressions_read_key(), impressions_read),
         (quality.impression_rejected_key(features.REJECT_OUT_OF_RANGE, PRICE), 1),
         (quality.example_key(config.TRAIN_SPLIT, labels), accepted),
+        (
+            quality.examples_written_key(config.TRAIN_SPLIT),
+            accepted if written is None else written,
+        ),
         (quality.event_type_key(CLICK), clicks_parsed),
         (quality.event_outcome_key(features.LABEL_CLICK), clicks_joined),
         (quality.event_outcome_key(features.EVENT_MALFORMED), 2),
@@ -563,6 +574,8 @@ def test_rows_lost_between_parse_and_join_fail_the_run():
         message
     )
     assert message.endswith(os.path.join("out", quality.REPORT_TEXT))
+    message = quality.lost_rows_error(_report(10, 9, 4, 4, written=6), "out")
+    assert "9 train examples joined but 6 written to files (3 unaccounted" in message
 
 
 _INT = features.COLUMNS_BY_NAME[INT_ID_A]

@@ -168,14 +168,17 @@ class WriteShardFn(beam.DoFn):
 
     def process(
         self, shard: Tuple[int, Iterable[Tuple[int, bytes]]], num_shards: int
-    ) -> Iterator[str]:
+    ) -> Iterator[Tuple[str, int]]:
+        """Yields (path, records written): the report checks the total."""
         index, keyed_examples = shard
         path = f"{self._prefix}-{index:05d}-of-{num_shards:05d}{self._suffix}"
         tf.io.gfile.makedirs(os.path.dirname(path))
+        written = 0
         with tf.io.TFRecordWriter(path, options="GZIP") as writer:
             for _, serialized in sorted(keyed_examples):
                 writer.write(serialized)
-        yield path
+                written += 1
+        yield path, written
 
 
 class WriteInHashOrder(beam.PTransform):
@@ -199,6 +202,7 @@ class WriteInHashOrder(beam.PTransform):
         self._suffix = suffix
 
     def expand(self, examples: beam.PCollection) -> beam.PCollection:
+        """(path, records written) per shard."""
         num_shards = beam.pvalue.AsSingleton(
             examples
             | "Count" >> beam.combiners.Count.Globally()
@@ -213,12 +217,24 @@ class WriteInHashOrder(beam.PTransform):
         )
 
 
-def _write_split(examples: beam.PCollection, examples_uri: str, split: str) -> None:
-    """Gzipped TFRecords named as TFX's ExampleGen names them, in hash order."""
-    _ = examples | f"WriteSplit[{split}]" >> WriteInHashOrder(
-        os.path.join(
-            split_uri(examples_uri, split), write_split.DEFAULT_TF_RECORD_FILE_NAME
+def _write_split(
+    examples: beam.PCollection, examples_uri: str, split: str
+) -> beam.PCollection:
+    """Gzipped TFRecords named as TFX's ExampleGen names them, in hash order.
+
+    Returns the (count key, records written) of each shard: the report checks
+    that every joined example reached a file.
+    """
+    return (
+        examples
+        | f"WriteSplit[{split}]"
+        >> WriteInHashOrder(
+            os.path.join(
+                split_uri(examples_uri, split), write_split.DEFAULT_TF_RECORD_FILE_NAME
+            )
         )
+        | f"CountWritten[{split}]"
+        >> beam.Map(lambda shard: (quality.examples_written_key(split), shard[1]))
     )
 
 
@@ -248,14 +264,16 @@ def build(
         | "Join"
         >> beam.ParDo(JoinFn(settings)).with_outputs(COUNTS_TAG, *config.SPLIT_NAMES)
     )
-    for split in config.SPLIT_NAMES:
+    written = [
         _write_split(joined[split], examples_uri, split)
+        for split in config.SPLIT_NAMES
+    ]
     days_per_split = {
         config.TRAIN_SPLIT: list(plan.train_days),
         config.EVAL_SPLIT: list(plan.eval_days),
     }
     _ = (
-        (impressions[COUNTS_TAG], events[COUNTS_TAG], joined[COUNTS_TAG])
+        (impressions[COUNTS_TAG], events[COUNTS_TAG], joined[COUNTS_TAG], *written)
         | "FlattenCounts" >> beam.Flatten()
         | "SumCounts" >> beam.CombinePerKey(sum)
         | "GatherCounts" >> beam.combiners.ToList()

@@ -47,6 +47,7 @@ _EVENT_TYPE = "event_type"
 _EVENT_OUTCOME = "event_outcome"
 _OTHER_EVENT_TYPE = "other_event_type"
 _EXAMPLE = "example"
+_EXAMPLES_WRITTEN = "examples_written"
 
 
 def impressions_read_key() -> CountKey:
@@ -76,6 +77,11 @@ def example_key(split: str, labels: Mapping[str, int]) -> CountKey:
     return (_EXAMPLE, split) + tuple(labels[name] for name in features.LABELS)
 
 
+def examples_written_key(split: str) -> CountKey:
+    """Records of ``split`` that reached a file (the writer's own count)."""
+    return (_EXAMPLES_WRITTEN, split)
+
+
 def _sorted(counts: Mapping[str, int]) -> Dict[str, int]:
     return {k: counts[k] for k in sorted(counts)}
 
@@ -100,6 +106,9 @@ class DataQualityReport:
     other_events_by_type: Dict[str, int] = dataclasses.field(default_factory=dict)
     examples_per_split: Dict[str, int] = dataclasses.field(default_factory=dict)
     label_counts: Dict[str, Dict[str, int]] = dataclasses.field(default_factory=dict)
+    # Split -> records the writer put in files; equal to examples_per_split
+    # unless records were lost on the way (see lost_rows_error).
+    written_per_split: Dict[str, int] = dataclasses.field(default_factory=dict)
 
     # --- derived figures ---------------------------------------------------
     @property
@@ -156,6 +165,7 @@ class DataQualityReport:
         report.events_by_outcome = {o: 0 for o in EVENT_OUTCOMES}
         for split in days_per_split:
             report.examples_per_split[split] = 0
+            report.written_per_split[split] = 0
             report.label_counts[split] = {name: 0 for name in features.LABELS}
         for key, count in counts:
             report._add(tuple(key), count)
@@ -179,6 +189,10 @@ class DataQualityReport:
             target[key[1]] = target.get(key[1], 0) + count
         elif kind == _EXAMPLE:
             self._add_examples(key[1], key[2:], count)
+        elif kind == _EXAMPLES_WRITTEN:
+            self.written_per_split[key[1]] = (
+                self.written_per_split.get(key[1], 0) + count
+            )
         else:
             raise ValueError(f"unknown count key {key!r}")
 
@@ -237,6 +251,7 @@ class DataQualityReport:
             },
             "examples": {
                 "per_split": self.examples_per_split,
+                "written_per_split": self.written_per_split,
                 "label_counts": self.label_counts,
             },
         }
@@ -260,6 +275,7 @@ class DataQualityReport:
             other_events_by_type=events["other_by_type"],
             examples_per_split=examples["per_split"],
             label_counts=examples["label_counts"],
+            written_per_split=examples["written_per_split"],
         )
 
     def format(self) -> str:
@@ -381,13 +397,13 @@ def load_report(examples_uri: str) -> DataQualityReport:
 
 
 def lost_rows_error(report: DataQualityReport, examples_uri: str) -> Optional[str]:
-    """The failure message when rows that were parsed never reached the join.
+    """The failure message when records vanished inside the pipeline.
 
-    Every impression read ends accepted or rejected, and every well-formed
-    event read gets exactly one outcome in the join.  A shortfall is not a
-    property of the logs: records vanished between the parse and the join
-    (a runner fault), so the examples are incomplete and the run must fail
-    rather than train on them.
+    Every impression read ends accepted or rejected, every well-formed event
+    read gets exactly one outcome in the join, and every joined example is
+    written to a file.  A shortfall is not a property of the logs: records
+    vanished between two stages (a runner fault), so the examples are
+    incomplete and the run must fail rather than train on them.
     """
     problems = []
     settled = report.impressions_accepted + report.impressions_rejected
@@ -405,10 +421,17 @@ def lost_rows_error(report: DataQualityReport, examples_uri: str) -> Optional[st
             f"{parsed_events} well-formed events parsed but {joined_events} "
             f"reached the join ({parsed_events - joined_events} unaccounted for)"
         )
+    for split, joined in report.examples_per_split.items():
+        written = report.written_per_split.get(split, 0)
+        if written != joined:
+            problems.append(
+                f"{joined} {split} examples joined but {written} written to files "
+                f"({joined - written} unaccounted for)"
+            )
     if not problems:
         return None
     return (
-        "; ".join(problems) + ". Records were lost between parsing and the join "
+        "; ".join(problems) + ". Records were lost inside the pipeline "
         "(a Beam runner fault, not bad input); the examples are incomplete. "
         f"Details: {os.path.join(examples_uri, REPORT_TEXT)}"
     )
