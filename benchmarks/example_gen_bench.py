@@ -3,7 +3,7 @@
     PYTHONPATH=. python benchmarks/example_gen_bench.py --input /tmp/logs-1m \
         --generate 1000000                 # writes the logs first if absent
     PYTHONPATH=. python benchmarks/example_gen_bench.py --input /tmp/logs-1m \
-        --workers 1 --running-mode in_memory
+        --workers 2 --running-mode multi_processing   # loses records: see README
 
 The logs come from the project's generator (``python -m synthetic``), so the
 benchmark measures the same contract the pipeline ingests.  The executor runs
@@ -53,14 +53,15 @@ def _parse_args(argv: List[str]) -> argparse.Namespace:
     parser.add_argument(
         "--workers",
         type=int,
-        default=2,
+        default=1,
         help="--direct_num_workers of the DirectRunner",
     )
     parser.add_argument(
         "--running-mode",
-        default="multi_processing",
+        default="in_memory",
         choices=["in_memory", "multi_threading", "multi_processing"],
-        help="--direct_running_mode of the DirectRunner",
+        help="--direct_running_mode of the DirectRunner (the pipeline's default "
+        "is in_memory: see pipeline/config.py LOCAL_BEAM_ARGS)",
     )
     parser.add_argument(
         "--output",
