@@ -24,10 +24,10 @@ DEFAULT_SCHEMA_PATH = os.path.join(_PACKAGE_DIR, "schema", "schema.pbtxt")
 
 # Beam on the local machine: the DirectRunner in this process.  Its
 # multi-process mode (Beam 2.60) loses records: on the benchmark's 1.32M
-# impressions it dropped 25,568 of 1.1M train examples in the ExampleGen's
-# writer (a PCollection consumed both as main input and through a side input
-# derived from it), on 5.28M also ~1.1M impressions before the join, without
-# an error; its multi-threaded mode failed on a corrupt stream.  In-process,
+# impressions it dropped 25,568 of 1.1M train examples between the
+# ExampleGen's join and its writer, on 5.28M also ~1.1M impressions before
+# the join, without an error; its multi-threaded mode failed on a corrupt
+# stream.  In-process,
 # the ExampleGen on 1.32M took 89 s against 76 s.  The README ("Beam,
 # Kubeflow and the cluster") has the figures and the cluster settings.
 LOCAL_BEAM_ARGS: Tuple[str, ...] = (
