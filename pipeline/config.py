@@ -27,9 +27,9 @@ DEFAULT_SCHEMA_PATH = os.path.join(_PACKAGE_DIR, "schema", "schema.pbtxt")
 # impressions it dropped 25,568 of 1.1M train examples between the
 # ExampleGen's join and its writer, on 5.28M also ~1.1M impressions before
 # the join, without an error; its multi-threaded mode failed on a corrupt
-# stream.  In-process,
-# the ExampleGen on 1.32M took 89 s against 76 s.  The README ("Beam,
-# Kubeflow and the cluster") has the figures and the cluster settings.
+# stream.  In-process, the ExampleGen on 1.32M took 89 s against 76 s.  The
+# README ("Beam, Kubeflow and the cluster") has the figures and the cluster
+# settings.
 LOCAL_BEAM_ARGS: Tuple[str, ...] = (
     "--direct_running_mode=in_memory",
     "--direct_num_workers=1",

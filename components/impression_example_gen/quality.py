@@ -275,7 +275,8 @@ class DataQualityReport:
             other_events_by_type=events["other_by_type"],
             examples_per_split=examples["per_split"],
             label_counts=examples["label_counts"],
-            written_per_split=examples["written_per_split"],
+            # Reports written before the writer counted its records have none.
+            written_per_split=examples.get("written_per_split", {}),
         )
 
     def format(self) -> str:
@@ -349,7 +350,7 @@ def _event_lines(report: DataQualityReport) -> List[str]:
 
 
 def _example_lines(report: DataQualityReport) -> List[str]:
-    header = f"  {'split':<10}{'days':>6}{'examples':>12}" + "".join(
+    header = f"  {'split':<10}{'days':>6}{'examples':>12}{'written':>12}" + "".join(
         f"{name:>12}" for name in features.LABELS
     )
     lines = ["examples", header]
@@ -357,7 +358,7 @@ def _example_lines(report: DataQualityReport) -> List[str]:
         labels = report.label_counts.get(split, {})
         lines.append(
             f"  {split:<10}{len(report.days_per_split.get(split, [])):>6}"
-            f"{count:>12}"
+            f"{count:>12}{report.written_per_split.get(split, 0):>12}"
             + "".join(f"{labels.get(name, 0):>12}" for name in features.LABELS)
         )
     return lines
