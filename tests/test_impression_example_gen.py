@@ -530,11 +530,32 @@ def test_too_many_rejects_fail_with_reasons_and_counts(tmp_path):
     for part in (
         "2 of 5 impressions rejected",
         "40.00% > max_reject_rate 1.00%",
-        "out_of_range=1",
+        f"out_of_range=1 ({PRICE} 1)",
         "duplicate_impression_id=1",
     ):
         assert part in message
+    # The orchestrator deletes a failed execution's outputs, report included,
+    # so the message carries the report's table itself.
+    assert "Data quality of" in message
+    assert re.search(rf"{PRICE}\s+1\n", message)
     assert quality.load_report(str(tmp_path / "out")).impressions_rejected == 2
+
+
+def test_a_file_without_a_required_column_fails_naming_the_column(tmp_path):
+    """A whole day exported without one column: every row is rejected for it."""
+    root = write_clean_log(tmp_path / "logs", writer=write_csv)
+    day1 = _partition(root, features.IMPRESSIONS_DIR, DAY1)
+    for path in day1.glob("*.csv"):
+        path.unlink()
+    rows = [
+        {k: v for k, v in row.items() if k != RATE_A}
+        for row in CLEAN_IMPRESSIONS[DAY1]
+    ]
+    write_csv(root, features.IMPRESSIONS_DIR, DAY1, rows)
+    with pytest.raises(ValueError) as raised:
+        run_executor(root, tmp_path / "out")
+    missing = len(rows)
+    assert f"missing_value={missing} ({RATE_A} {missing})" in str(raised.value)
 
 
 # --- Pure functions (no Beam) ------------------------------------------------------
@@ -565,16 +586,15 @@ def _report(
 
 def test_rows_lost_between_parse_and_join_fail_the_run():
     """A runner that drops records must not pass as clean logs."""
-    assert quality.lost_rows_error(_report(10, 9, 4, 4), "out") is None
-    message = quality.lost_rows_error(_report(10, 7, 4, 1), "out")
+    assert quality.lost_rows_error(_report(10, 9, 4, 4)) is None
+    message = quality.lost_rows_error(_report(10, 7, 4, 1))
     assert "10 impressions read but 8 accepted or rejected (2 unaccounted for)" in (
         message
     )
     assert "4 well-formed events parsed but 1 reached the join (3 unaccounted" in (
         message
     )
-    assert message.endswith(os.path.join("out", quality.REPORT_TEXT))
-    message = quality.lost_rows_error(_report(10, 9, 4, 4, written=6), "out")
+    message = quality.lost_rows_error(_report(10, 9, 4, 4, written=6))
     assert "9 train examples joined but 6 written to files (3 unaccounted" in message
 
 

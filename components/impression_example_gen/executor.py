@@ -34,19 +34,23 @@ def _check_fingerprint(cfg: config.IngestConfig, fingerprint: str) -> None:
         )
 
 
-def _check_report(report: quality.DataQualityReport, examples_uri: str) -> None:
-    """Fails the run on lost records, too many rejects or an empty split."""
-    error = quality.lost_rows_error(report, examples_uri) or quality.reject_rate_error(
-        report, examples_uri
-    )
-    if error:
-        raise ValueError(f"ImpressionLogExampleGen: {error}")
+def _check_report(report: quality.DataQualityReport) -> None:
+    """Fails the run on lost records, too many rejects or an empty split.
+
+    The message carries the whole data-quality report: when an execution
+    fails, the orchestrator deletes its output directory, and with it the
+    report files the artifact would have held.
+    """
+    error = quality.lost_rows_error(report) or quality.reject_rate_error(report)
     empty = [split for split, n in report.examples_per_split.items() if not n]
-    if empty:
+    if not error and empty:
+        error = (
+            f"no examples in split(s) {empty} "
+            f"(days {report.days_per_split}) of {report.input_base}."
+        )
+    if error:
         raise ValueError(
-            f"ImpressionLogExampleGen: no examples in split(s) {empty} "
-            f"(days {report.days_per_split}) of {report.input_base}; "
-            f"see {examples_uri}/{quality.REPORT_TEXT}"
+            f"ImpressionLogExampleGen: {error}\n\n{report.format()}"
         )
 
 
@@ -91,4 +95,4 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         logging.info("Data quality:\n%s", report.format())
         artifacts.annotate_input(examples, plan, fingerprint)
         artifacts.annotate_output(examples, report)
-        _check_report(report, examples.uri)
+        _check_report(report)

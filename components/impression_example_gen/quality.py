@@ -397,7 +397,7 @@ def load_report(examples_uri: str) -> DataQualityReport:
         return DataQualityReport.from_dict(json.loads(f.read()))
 
 
-def lost_rows_error(report: DataQualityReport, examples_uri: str) -> Optional[str]:
+def lost_rows_error(report: DataQualityReport) -> Optional[str]:
     """The failure message when records vanished inside the pipeline.
 
     Every impression read ends accepted or rejected, every well-formed event
@@ -433,23 +433,27 @@ def lost_rows_error(report: DataQualityReport, examples_uri: str) -> Optional[st
         return None
     return (
         "; ".join(problems) + ". Records were lost inside the pipeline "
-        "(a Beam runner fault, not bad input); the examples are incomplete. "
-        f"Details: {os.path.join(examples_uri, REPORT_TEXT)}"
+        "(a Beam runner fault, not bad input); the examples are incomplete."
     )
 
 
-def reject_rate_error(report: DataQualityReport, examples_uri: str) -> Optional[str]:
-    """The failure message when too many impressions were rejected."""
+def reject_rate_error(report: DataQualityReport) -> Optional[str]:
+    """The failure message when too many impressions were rejected.
+
+    Each reason names its columns: a column missing from a whole file shows
+    up as one column with many ``missing_value`` rejects.
+    """
     if report.rejected_share <= report.max_reject_rate:
         return None
-    reasons = ", ".join(
-        f"{reason}={count}"
-        for reason, count in report.rejected_by_reason.items()
-        if count
-    )
+    reasons = []
+    for reason, count in report.rejected_by_reason.items():
+        if not count:
+            continue
+        by_column = report.rejected_by_reason_and_column.get(reason, {})
+        columns = ", ".join(f"{column} {n}" for column, n in by_column.items())
+        reasons.append(f"{reason}={count} ({columns})" if columns else f"{reason}={count}")
     return (
         f"{report.impressions_rejected} of {report.impressions_read} "
         f"impressions rejected ({100 * report.rejected_share:.2f}% > "
-        f"max_reject_rate {100 * report.max_reject_rate:.2f}%): {reasons}. "
-        f"Details: {os.path.join(examples_uri, REPORT_TEXT)}"
+        f"max_reject_rate {100 * report.max_reject_rate:.2f}%): {'; '.join(reasons)}."
     )
