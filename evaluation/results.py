@@ -14,7 +14,7 @@ values (the ECE bins) to numpy arrays.
 
 from __future__ import annotations
 
-from typing import Any, Dict, Mapping, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 import numpy as np
 import tensorflow_model_analysis as tfma
@@ -106,3 +106,54 @@ def candidate_metrics(
         if any(found.values()):
             return found
     raise ValueError(f"no metrics of a candidate model under {output_path}")
+
+
+def _threshold_text(threshold) -> str:
+    """``>= 0.5`` or ``change >= -0.001`` from a tfma MetricThreshold proto."""
+    if threshold.HasField("value_threshold"):
+        bounds = threshold.value_threshold
+        parts = []
+        if bounds.HasField("lower_bound"):
+            parts.append(f">= {bounds.lower_bound.value:g}")
+        if bounds.HasField("upper_bound"):
+            parts.append(f"<= {bounds.upper_bound.value:g}")
+        return " and ".join(parts)
+    change = threshold.change_threshold
+    bound = change.absolute if change.HasField("absolute") else change.relative
+    kind = "change" if change.HasField("absolute") else "relative change"
+    direction = ">=" if change.direction == tfma.MetricDirection.HIGHER_IS_BETTER else "<="
+    return f"{kind} vs the blessed baseline {direction} {bound.value:g}"
+
+
+def blessing_failures(output_path: str) -> List[str]:
+    """Why the Evaluator refused to bless: one line per failed threshold.
+
+    E.g. ``cvr_auc = 0.4049, needs >= 0.5`` or, against a baseline,
+    ``ctcvr_auc: change -0.0032, needs change vs the blessed baseline >= -0.001``.
+    Empty when the model was blessed.
+    """
+    result = tfma.load_validation_result(output_path)
+    if result.validation_ok:
+        return []
+    names = {
+        (key.name, key.output_name, key.example_weighted): name
+        for name, key in METRIC_KEYS.items()
+    }
+    lines = []
+    for per_slice in result.metric_validations_per_slice:
+        slice_key = tfma.slicer.deserialize_slice_key(per_slice.slice_key)
+        where = "" if slice_key == OVERALL else f" on {slice_key}"
+        for failure in per_slice.failures:
+            key = tfma.metrics.MetricKey.from_proto(failure.metric_key)
+            name = names.get(
+                (key.name, key.output_name, key.example_weighted),
+                f"{key.output_name}/{key.name}",
+            ) + (" change" if key.is_diff else "")
+            value = metric_value(failure.metric_value)
+            shown = f"{value:.4f}" if isinstance(value, float) else str(value)
+            lines.append(
+                f"{name}{where} = {shown}, needs {_threshold_text(failure.metric_threshold)}"
+            )
+    if not lines and result.missing_slices:
+        lines.append(f"no examples in slices {list(result.missing_slices)}")
+    return lines or ["the Evaluator's validation failed without naming a metric"]

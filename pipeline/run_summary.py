@@ -51,6 +51,8 @@ class RunSummary:
     anomalies: Dict[str, List[str]]  # split -> "feature: description"
     metrics: Dict[str, float] = dataclasses.field(default_factory=dict)  # overall slice
     groundtruth: Optional[Dict[str, Any]] = None  # groundtruth_metrics.json
+    # The thresholds a model missed when it was not blessed, one line each.
+    blessing_failures: List[str] = dataclasses.field(default_factory=list)
 
     def _custom_int(self, key: str, name: str) -> Optional[int]:
         artifact = self.artifacts.get(key)
@@ -87,6 +89,13 @@ class RunSummary:
             self.blessed
         ]
         lines.append(f"Model {verdict}; pushed to: {self.pushed_to or 'not pushed'}")
+        if self.blessing_failures:
+            lines.append("  thresholds missed:")
+            lines.extend(f"    {failure}" for failure in self.blessing_failures)
+            lines.append(
+                "  One pass over a small train split is few steps (examples / batch "
+                "size); --train-steps or --epochs trains longer."
+            )
         return lines
 
     def format(self) -> str:
@@ -258,4 +267,5 @@ def summarize(
             else {}
         ),
         groundtruth=read_groundtruth(truth.uri) if truth else None,
+        blessing_failures=results.blessing_failures(evaluation.uri) if evaluation else [],
     )

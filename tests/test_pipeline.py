@@ -3,6 +3,7 @@
 import dataclasses
 import json
 import os
+import re
 
 import pytest
 import tensorflow as tf
@@ -163,3 +164,12 @@ def test_model_worse_than_the_blessed_baseline_is_not_blessed_nor_pushed(no_skil
         for m in per_slice.failures
     }
     assert failed  # the AUC change against the baseline
+    # The run's summary says which thresholds the model missed, by report name.
+    assert summary.blessing_failures
+    for line in summary.blessing_failures:
+        assert re.match(
+            r"(cvr|ctcvr)_auc( change)? = -?[0-9.]+, needs (change vs the blessed "
+            r"baseline )?>= -?[0-9.]+",
+            line,
+        ), line
+    assert "thresholds missed:" in summary.format()
