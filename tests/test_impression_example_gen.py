@@ -306,6 +306,25 @@ def test_eval_days_and_day_range(tmp_path):
         run_executor(root, tmp_path / "out3", eval_days=3)
 
 
+def test_event_partitions_past_the_window_are_listed_not_read(tmp_path):
+    """A late click days after the window is not read, but the report says so."""
+    root = write_clean_log(tmp_path / "logs")
+    window_end = layout.shift_day(DAY2, features.DEFAULT_ATTRIBUTION_WINDOW_DAYS)
+    late_days = [layout.shift_day(window_end, 1), layout.shift_day(window_end, 3)]
+    write_events_by_day(
+        root, [event("ghost", ms(day, 5), CLICK) for day in [window_end] + late_days]
+    )
+    report = quality.load_report(run_executor(root, tmp_path / "out").uri)
+    assert report.unread_event_days == late_days
+    assert report.events_by_outcome[features.EVENT_ORPHAN] == 1  # window_end's
+    assert (
+        f"not read: 2 later partition(s) past the attribution window, "
+        f"dt={late_days[0]}..dt={late_days[1]}" in report.format()
+    )
+    reloaded = quality.DataQualityReport.from_dict(report.to_dict())
+    assert reloaded.unread_event_days == late_days
+
+
 # --- A messy log: every bad-input kind with a known count ---------------------------
 def _messy_day1() -> List[Dict[str, Any]]:
     return [

@@ -14,7 +14,7 @@ from __future__ import annotations
 import collections
 import os
 import hashlib
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Tuple
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Sequence, Tuple
 
 import apache_beam as beam
 import tensorflow as tf
@@ -115,10 +115,11 @@ def _write_report(
     input_base: str,
     days_per_split: Dict[str, List[str]],
     max_reject_rate: float,
+    unread_event_days: Sequence[str],
 ) -> None:
     """Runs once, on a worker, with all counts of the run."""
     report = quality.DataQualityReport.from_counts(
-        counts, input_base, days_per_split, max_reject_rate
+        counts, input_base, days_per_split, max_reject_rate, unread_event_days
     )
     quality.write_report(report, examples_uri)
 
@@ -284,5 +285,6 @@ def build(
             plan.input_base,
             days_per_split,
             cfg.max_reject_rate,
+            list(plan.unread_event_days),
         )
     )

@@ -16,7 +16,7 @@ import dataclasses
 import datetime
 import hashlib
 import os
-from typing import Dict, FrozenSet, List, Optional, Sequence, Tuple
+from typing import Dict, FrozenSet, List, Mapping, Optional, Sequence, Tuple
 
 from tfx.dsl.io import fileio
 
@@ -43,6 +43,11 @@ class IngestionPlan:
             impressions partition; an unmatched event of such a day probably
             belongs to an impression this run does not read, so it is not
             called an orphan.
+        unread_event_days: events partitions after the attribution window of
+            the last ingested day. They are not read (a run over one day of a
+            long log must not read all later days); the data-quality report
+            lists them, since a late click of an ingested impression there
+            is not counted.
     """
 
     input_base: str
@@ -51,6 +56,7 @@ class IngestionPlan:
     impression_files: Tuple[DayFile, ...]
     event_files: Tuple[DayFile, ...]
     later_impression_days: FrozenSet[str]
+    unread_event_days: Tuple[str, ...] = ()
 
     @property
     def days(self) -> Tuple[str, ...]:
@@ -159,13 +165,14 @@ def _impression_files(partitions: Dict[str, str], days: Sequence[str]) -> List[D
     return found
 
 
-def _event_files(events_dir: str, first_day: str, through_day: str) -> List[DayFile]:
+def _event_files(
+    partitions: Mapping[str, str], first_day: str, through_day: str
+) -> List[DayFile]:
     """(day, path) of the events files from ``first_day`` to ``through_day``.
 
     Missing event days are normal (a day without actions, or one not yet
     exported), so they are skipped rather than failing the run.
     """
-    partitions = list_day_partitions(events_dir)
     return [
         (day, path)
         for day in _select_days(list(partitions), first_day, through_day)
@@ -193,14 +200,18 @@ def plan_ingestion(cfg: config.IngestConfig) -> IngestionPlan:
         )
     train_days, eval_days = _split_days(days, cfg.eval_days)
     events_through = shift_day(days[-1], cfg.attribution_window_days)
+    event_partitions = list_day_partitions(events_dir)
     return IngestionPlan(
         input_base=cfg.input_base,
         train_days=train_days,
         eval_days=eval_days,
         impression_files=tuple(_impression_files(partitions, days)),
-        event_files=tuple(_event_files(events_dir, days[0], events_through)),
+        event_files=tuple(_event_files(event_partitions, days[0], events_through)),
         later_impression_days=frozenset(
             _select_days(list(partitions), shift_day(days[-1], 1), events_through)
+        ),
+        unread_event_days=tuple(
+            _select_days(list(event_partitions), shift_day(events_through, 1), None)
         ),
     )
 

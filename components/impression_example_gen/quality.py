@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from tfx.dsl.io import fileio
 
@@ -109,6 +109,9 @@ class DataQualityReport:
     # Split -> records the writer put in files; equal to examples_per_split
     # unless records were lost on the way (see lost_rows_error).
     written_per_split: Dict[str, int] = dataclasses.field(default_factory=dict)
+    # Events partitions past the last ingested day's attribution window: not
+    # read, so listed here (layout.IngestionPlan.unread_event_days).
+    unread_event_days: List[str] = dataclasses.field(default_factory=list)
 
     # --- derived figures ---------------------------------------------------
     @property
@@ -155,12 +158,14 @@ class DataQualityReport:
         input_base: str,
         days_per_split: Mapping[str, List[str]],
         max_reject_rate: float,
+        unread_event_days: Sequence[str] = (),
     ) -> "DataQualityReport":
         """Assembles the report from the (key, count) pairs of a run."""
         report = cls(
             input_base=input_base,
             days_per_split={k: list(v) for k, v in days_per_split.items()},
             max_reject_rate=max_reject_rate,
+            unread_event_days=list(unread_event_days),
         )
         report.events_by_outcome = {o: 0 for o in EVENT_OUTCOMES}
         for split in days_per_split:
@@ -238,6 +243,7 @@ class DataQualityReport:
                 "by_type": self.events_by_type,
                 "by_outcome": outcomes,
                 "other_by_type": self.other_events_by_type,
+                "unread_later_days": self.unread_event_days,
                 **{
                     name: outcomes.get(name, 0)
                     for name in (
@@ -277,6 +283,7 @@ class DataQualityReport:
             label_counts=examples["label_counts"],
             # Reports written before the writer counted its records have none.
             written_per_split=examples.get("written_per_split", {}),
+            unread_event_days=events.get("unread_later_days", []),
         )
 
     def format(self) -> str:
@@ -345,6 +352,12 @@ def _event_lines(report: DataQualityReport) -> List[str]:
         lines.append("  other types of accepted impressions")
         lines.extend(
             _row(t, n, indent=2) for t, n in report.other_events_by_type.items()
+        )
+    unread = report.unread_event_days
+    if unread:
+        lines.append(
+            f"  not read: {len(unread)} later partition(s) past the attribution "
+            f"window, dt={unread[0]}..dt={unread[-1]}"
         )
     return lines
 
