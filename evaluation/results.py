@@ -109,7 +109,8 @@ def candidate_metrics(
 
 
 def _threshold_text(threshold) -> str:
-    """``>= 0.5`` or ``change >= -0.001`` from a tfma MetricThreshold proto."""
+    """``>= 0.5`` or ``change vs the blessed baseline >= -0.001`` from a tfma
+    MetricThreshold proto."""
     if threshold.HasField("value_threshold"):
         bounds = threshold.value_threshold
         parts = []
@@ -129,7 +130,7 @@ def blessing_failures(output_path: str) -> List[str]:
     """Why the Evaluator refused to bless: one line per failed threshold.
 
     E.g. ``cvr_auc = 0.4049, needs >= 0.5`` or, against a baseline,
-    ``ctcvr_auc: change -0.0032, needs change vs the blessed baseline >= -0.001``.
+    ``ctcvr_auc change = -0.0032, needs change vs the blessed baseline >= -0.001``.
     Empty when the model was blessed.
     """
     result = tfma.load_validation_result(output_path)

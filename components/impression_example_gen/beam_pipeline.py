@@ -174,12 +174,11 @@ class WriteShardFn(beam.DoFn):
         index, keyed_examples = shard
         path = f"{self._prefix}-{index:05d}-of-{num_shards:05d}{self._suffix}"
         tf.io.gfile.makedirs(os.path.dirname(path))
-        written = 0
+        records = sorted(keyed_examples)
         with tf.io.TFRecordWriter(path, options="GZIP") as writer:
-            for _, serialized in sorted(keyed_examples):
+            for _, serialized in records:
                 writer.write(serialized)
-                written += 1
-        yield path, written
+        yield path, len(records)
 
 
 class WriteInHashOrder(beam.PTransform):

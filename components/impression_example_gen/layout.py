@@ -56,7 +56,7 @@ class IngestionPlan:
     impression_files: Tuple[DayFile, ...]
     event_files: Tuple[DayFile, ...]
     later_impression_days: FrozenSet[str]
-    unread_event_days: Tuple[str, ...] = ()
+    unread_event_days: Tuple[str, ...]
 
     @property
     def days(self) -> Tuple[str, ...]:

@@ -458,13 +458,14 @@ def reject_rate_error(report: DataQualityReport) -> Optional[str]:
     """
     if report.rejected_share <= report.max_reject_rate:
         return None
-    reasons = []
-    for reason, count in report.rejected_by_reason.items():
-        if not count:
-            continue
-        by_column = report.rejected_by_reason_and_column.get(reason, {})
-        columns = ", ".join(f"{column} {n}" for column, n in by_column.items())
-        reasons.append(f"{reason}={count} ({columns})" if columns else f"{reason}={count}")
+    by_column = report.rejected_by_reason_and_column
+    reasons = [
+        f"{reason}={count} ("
+        + ", ".join(f"{column} {n}" for column, n in by_column[reason].items())
+        + ")"
+        for reason, count in report.rejected_by_reason.items()
+        if count
+    ]
     return (
         f"{report.impressions_rejected} of {report.impressions_read} "
         f"impressions rejected ({100 * report.rejected_share:.2f}% > "
