@@ -33,13 +33,11 @@ from typing import List, Tuple
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
 import tensorflow as tf  # noqa: E402
-from apache_beam.options.pipeline_options import PipelineOptions  # noqa: E402
-import tensorflow_model_analysis as tfma  # noqa: E402
 
 from evaluation.eval_config import build_eval_config  # noqa: E402
 from evaluation.results import load_metrics  # noqa: E402
+from evaluation.offline import run_tfma  # noqa: E402
 
-BEAM_ARGS = ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
 
 
 def write_examples(examples_dir: str, limit: int, path: str) -> int:
@@ -58,19 +56,12 @@ def write_examples(examples_dir: str, limit: int, path: str) -> int:
 
 def evaluate_once(model_dir: str, model_name: str, data_path: str) -> Tuple[float, str]:
     """(seconds, output path) of one TFMA run; checks it wrote the overall slice."""
-    eval_config = build_eval_config(model_name)
-    shared_model = tfma.default_eval_shared_model(
-        eval_saved_model_path=model_dir, eval_config=eval_config
-    )
-    output_path = tempfile.mkdtemp(prefix="evaluator_bench_")
     start = time.perf_counter()
-    tfma.run_model_analysis(
-        eval_shared_model=shared_model,
-        eval_config=eval_config,
-        data_location=data_path,
-        file_format="tfrecords",
-        output_path=output_path,
-        pipeline_options=PipelineOptions(BEAM_ARGS),
+    output_path = run_tfma(
+        build_eval_config(model_name),
+        {"": model_dir},
+        data_path,
+        tempfile.mkdtemp(prefix="evaluator_bench_"),
     )
     seconds = time.perf_counter() - start
     if () not in load_metrics(output_path):

@@ -11,6 +11,11 @@ Metric names as TFMA writes them are the ``evaluation.metrics`` names (plus
 TFMA's ``example_count``); ``METRIC_KEYS`` maps the report's names (``cvr_auc``,
 ``ctcvr_gauc``, ...) to the full ``tfma.metrics.MetricKey`` of each, so readers
 never rebuild keys by hand (``evaluation.results`` does the lookup).
+
+The blessing (``BlessingThresholds``) is two statistical tests kept inside
+TFMA, so that TFX's Evaluator still blesses or refuses: a value threshold on
+each gated AUC's chance p-value (``AUCSkillTest``) and, with a baseline, on
+the p-value of DeLong's paired comparison with it (``PairedAUCTest``).
 """
 
 from __future__ import annotations
@@ -85,34 +90,71 @@ TASKS: Tuple[Task, ...] = (
 )
 
 
+# The headline AUCs the blessing tests (shared/specs/evaluation.md): CVR over
+# clicked impressions and CTCVR over all of them.
+GATED_TASKS: Tuple[str, ...] = (TASK_CVR, TASK_CTCVR)
+
+
 @dataclasses.dataclass(frozen=True)
 class BlessingThresholds:
     """When the Evaluator blesses a model; carried by the pipeline config.
 
-    Value thresholds are checked on the overall slice (a small bucket's AUC
-    is too noisy to gate on).  The change threshold applies only when a
-    baseline model is evaluated alongside: candidate AUC minus baseline AUC
-    must be >= ``min_auc_change`` (higher is better; a small negative value
-    tolerates evaluation noise).  None disables a threshold.  The names are
-    unique in the pipeline config, whose CLI flattens nested dataclasses.
+    Two tests decide, on the overall slice (a small bucket's AUC is too
+    noisy to gate on), for each AUC of ``GATED_TASKS``: the skill floor (the
+    AUC beats chance) always, and the comparison with the latest blessed
+    model (the AUC is not significantly worse, same eval examples) when there
+    is one.  Both are TFMA value thresholds on p-values
+    (``evaluation.metrics.AUCSkillTest`` and ``PairedAUCTest``).  None
+    disables a test or floor; with all of them off, TFX's Evaluator does not
+    validate and blesses nothing.  The names are unique in the pipeline
+    config, whose CLI flattens nested dataclasses (``--skill-alpha 0.001``).
     """
 
+    # Optional floors on the AUCs themselves, off by default: on one eval
+    # day an AUC moves by about +-0.02, so a floor near 0.5 passes a
+    # no-skill model by chance, and a higher one is a product decision.
     min_ctr_auc: Optional[float] = None
-    min_cvr_auc: Optional[float] = 0.5
-    min_ctcvr_auc: Optional[float] = 0.5
-    min_auc_change: Optional[float] = -1e-3
+    min_cvr_auc: Optional[float] = None
+    min_ctcvr_auc: Optional[float] = None
+    # Skill floor, per gated AUC: refused unless the one-sided Mann-Whitney
+    # p-value of "no better than chance" is <= this.  A constant score
+    # (models/prior.py) gets p = 0.5; a no-skill score that varies passes by
+    # luck 1 time in 100 per AUC.
+    skill_alpha: Optional[float] = 0.01
+    # Family-wise rate at which a candidate as good as the blessed baseline is
+    # refused anyway, Bonferroni-split over the gated AUCs (0.025 each):
+    # refused when DeLong's paired test says "worse" with p below that.
+    regression_alpha: Optional[float] = 0.05
+    # AUC loss against the baseline that does not count as worse (the
+    # non-inferiority margin): 0 refuses any significant loss; a benchmark of
+    # retrain-to-retrain spread (about 0.005 AUC between seeds) may raise it.
+    auc_margin: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name in ("skill_alpha", "regression_alpha"):
+            alpha = getattr(self, name)
+            if alpha is not None and not 0.0 < alpha < 1.0:
+                raise ValueError(f"{name} must be in (0, 1), got {alpha}")
+        if self.auc_margin < 0.0:
+            raise ValueError(f"auc_margin must be >= 0, got {self.auc_margin}")
 
     def auc_lower_bound(self, task: str) -> Optional[float]:
-        """The AUC lower bound of a task, or None."""
+        """The AUC floor of a task, or None."""
         return {
             TASK_CTR: self.min_ctr_auc,
             TASK_CVR: self.min_cvr_auc,
             TASK_CTCVR: self.min_ctcvr_auc,
         }.get(task)
 
-    def gates_change(self, task: str) -> bool:
-        """Whether the task's AUC is compared with the baseline's: the headline ones."""
-        return self.min_auc_change is not None and task in (TASK_CVR, TASK_CTCVR)
+    def skill_upper_bound(self, task: str) -> Optional[float]:
+        """The largest chance p-value that passes a task's skill floor, or None."""
+        return self.skill_alpha if task in GATED_TASKS else None
+
+    def regression_test_alpha(self) -> Optional[float]:
+        """Each gated AUC's share of ``regression_alpha`` (Bonferroni), or None."""
+        if self.regression_alpha is None:
+            return None
+        return self.regression_alpha / len(GATED_TASKS)
 
 
 def evaluates_ctavr(model_name: str) -> bool:
@@ -150,25 +192,42 @@ def _metric_config(
     return config
 
 
-def _auc_threshold(
-    task: Task, thresholds: BlessingThresholds, baseline: bool
+def _value_threshold(
+    lower_bound: Optional[float] = None, upper_bound: Optional[float] = None
 ) -> Optional[tfma.MetricThreshold]:
-    """The blessing threshold on a task's AUC, or None."""
+    """A value threshold with the bounds given (inclusive, as TFMA's), or None."""
     threshold = tfma.MetricThreshold()
-    lower_bound = thresholds.auc_lower_bound(task.name)
     if lower_bound is not None:
         threshold.value_threshold.lower_bound.value = lower_bound
-    if baseline and thresholds.gates_change(task.name):
-        threshold.change_threshold.direction = tfma.MetricDirection.HIGHER_IS_BETTER
-        threshold.change_threshold.absolute.value = thresholds.min_auc_change
+    if upper_bound is not None:
+        threshold.value_threshold.upper_bound.value = upper_bound
     return threshold if threshold.ByteSize() else None
 
 
-def _auc_metric(
-    task: Task, thresholds: BlessingThresholds, baseline: bool
-) -> tfma.MetricConfig:
-    """The task's exact AUC with its blessing threshold."""
-    return _metric_config(custom.ExactAUC(), _auc_threshold(task, thresholds, baseline))
+def _auc_metrics(task: Task, thresholds: BlessingThresholds) -> List[tfma.MetricConfig]:
+    """The task's exact AUC and its chance p-value, with their blessing bounds.
+
+    The p-value is computed for every task (one more figure from the same
+    gathered examples) but bounds only the gated ones.
+    """
+    return [
+        _metric_config(
+            custom.ExactAUC(),
+            _value_threshold(lower_bound=thresholds.auc_lower_bound(task.name)),
+        ),
+        _metric_config(
+            custom.AUCSkillTest(),
+            _value_threshold(upper_bound=thresholds.skill_upper_bound(task.name)),
+        ),
+    ]
+
+
+def _comparison_metric(thresholds: BlessingThresholds) -> tfma.MetricConfig:
+    """The paired comparison with the baseline; refused below the per-test alpha."""
+    return _metric_config(
+        custom.PairedAUCTest(margin=thresholds.auc_margin),
+        _value_threshold(lower_bound=thresholds.regression_test_alpha()),
+    )
 
 
 def _task_metrics(
@@ -220,27 +279,27 @@ def _task_metrics_specs(
     ece_bins: int,
 ) -> List[tfma.MetricsSpec]:
     """One task's MetricsSpecs: all its metrics for the candidate; with a
-    baseline, only the AUCs the blessing compares for the baseline as well.
+    baseline, the paired comparison of the gated AUCs in a spec of its own.
 
     TFMA computes every metric of a spec for every model the spec names, each
-    metric a Python pass over the examples and slices. The baseline's other
-    figures are read by nobody: its own evaluation, when it was the
-    candidate, already holds them. The AUC diff needs both models; the rest
-    needs only one.
+    metric a Python pass over the examples and slices.  The baseline's own
+    figures are read by nobody (its own evaluation, when it was the
+    candidate, holds them): the paired metric reads its scores itself, so
+    the baseline is named only in the comparison's spec.
     """
-    auc = _auc_metric(task, thresholds, baseline)
-    others = _task_metrics(task, top_fractions, ece_bins)
-    if not baseline:
-        return [_metrics_spec(task, [auc] + others)]
-    candidate_only = [tfma.CANDIDATE_KEY]
-    if not thresholds.gates_change(task.name):
-        return [_metrics_spec(task, [auc] + others, model_names=candidate_only)]
-    return [
-        _metrics_spec(task, others, model_names=candidate_only),
-        _metrics_spec(
-            task, [auc], model_names=[tfma.CANDIDATE_KEY, tfma.BASELINE_KEY]
-        ),
-    ]
+    candidate = _metrics_spec(
+        task,
+        _auc_metrics(task, thresholds) + _task_metrics(task, top_fractions, ece_bins),
+        model_names=[tfma.CANDIDATE_KEY] if baseline else [],
+    )
+    if not (baseline and task.name in GATED_TASKS):
+        return [candidate]
+    comparison = _metrics_spec(
+        task,
+        [_comparison_metric(thresholds)],
+        model_names=[tfma.CANDIDATE_KEY, tfma.BASELINE_KEY],
+    )
+    return [candidate, comparison]
 
 
 def _model_spec(
@@ -275,12 +334,15 @@ def build_eval_config(
     Args:
         model_name: decides whether CTAVR is evaluated (ESM2 only).
         thresholds: blessing thresholds; defaults to ``BlessingThresholds()``.
-        baseline: add a baseline ModelSpec (``is_baseline=True``) and the
-            change thresholds (TFX's Evaluator drops both when it is given
-            no baseline model). The models are then named
-            ``tfma.CANDIDATE_KEY`` and ``tfma.BASELINE_KEY``, as TFX's
-            Evaluator expects, and only the AUCs the change thresholds
-            compare are computed for the baseline.
+        baseline: add a baseline ModelSpec (``is_baseline=True``) and, per
+            gated AUC, a ``PairedAUCTest`` spec naming both models.  The
+            models are then named ``tfma.CANDIDATE_KEY`` and
+            ``tfma.BASELINE_KEY``, as TFX's Evaluator expects.  On a first
+            run, with no blessed model, TFX's Evaluator (1.16) drops the
+            baseline ModelSpec and renames every spec's models to the lone
+            ''; the paired metric then stores p = 1
+            (``metrics.NO_BASELINE_P_VALUE``), so its threshold holds and
+            the skill floor alone decides.
         top_fractions: fractions for precision/recall/F1 at the top.
         ece_bins: number of equal-width bins of the ECE.
     """
@@ -311,13 +373,37 @@ def build_eval_config(
 
 
 # --- Reading the metrics back by name ---------------------------------------------
+def report_name(task: str, suffix: str) -> str:
+    """A figure's report name, ``<task>_<suffix>``: ``cvr_auc``, ``ctr_ece``."""
+    return f"{task}_{suffix}"
+
+
+def task_of_output(output_name: str) -> Task:
+    """The task that scores a model output (each output has one)."""
+    (task,) = [t for t in TASKS if t.output == output_name]
+    return task
+
+
+# Report suffixes of the blessing's test figures (each the metric's own name).
+AUC_SUFFIX = "auc"
+CHANCE_P_VALUE_SUFFIX = custom.AUC_CHANCE_P_VALUE_NAME
+# The comparison with the baseline, field -> report suffix (and metric name):
+# ``cvr_auc_regression_p_value``, ``cvr_auc_change``, ``cvr_auc_change_se``,
+# ``cvr_auc_change_ci_low``, ``cvr_auc_change_ci_high``.
+COMPARISON_FIELDS: Dict[str, str] = {
+    "p_value": custom.AUC_REGRESSION_P_VALUE_NAME,
+    **dict(zip(("delta", "se", "ci_low", "ci_high"), custom.auc_change_names())),
+}
+
+
 def _task_key_names(task: Task, top_fractions: Sequence[float]) -> Dict[str, str]:
-    """Report suffix -> TFMA metric name, for the metrics ``_task_metrics`` adds."""
+    """Report suffix -> TFMA metric name, for the candidate's metrics of a task."""
     bin_weight, bin_prediction, bin_rate = custom.ece_bin_names()
     names = {
         "example_count": EXAMPLE_COUNT_NAME,
         "positive_count": custom.POSITIVE_COUNT_NAME,
-        "auc": custom.EXACT_AUC_NAME,
+        AUC_SUFFIX: custom.EXACT_AUC_NAME,
+        CHANCE_P_VALUE_SUFFIX: custom.AUC_CHANCE_P_VALUE_NAME,
         "calibration": custom.CALIBRATION_NAME,
         "mean_prediction": custom.MEAN_PREDICTION_NAME,
         "mean_label": custom.MEAN_LABEL_NAME,
@@ -337,6 +423,21 @@ def _task_key_names(task: Task, top_fractions: Sequence[float]) -> Dict[str, str
     return names
 
 
+def _task_keys(
+    task: Task, names: Dict[str, str], tfma_model_name: str
+) -> Dict[str, tfma.metrics.MetricKey]:
+    """Report name -> MetricKey of ``names`` (report suffix -> metric name)."""
+    return {
+        report_name(task.name, suffix): tfma.metrics.MetricKey(
+            name=name,
+            model_name=tfma_model_name,
+            output_name=task.output,
+            example_weighted=task.weighted,
+        )
+        for suffix, name in names.items()
+    }
+
+
 def metric_keys(
     model_name: str = "esm2",
     top_fractions: Sequence[float] = custom.DEFAULT_TOP_FRACTIONS,
@@ -344,32 +445,46 @@ def metric_keys(
 ) -> Dict[str, tfma.metrics.MetricKey]:
     """Report name (``<task>_<metric>``) -> MetricKey of ``build_eval_config``'s output.
 
-    E.g. ``cvr_auc``, ``ctcvr_gauc``, ``ctcvr_gauc_num_users``,
-    ``cvr_precision_at_top_0_1pct``, ``ctr_ece``, ``ctr_ece_bin_observed_rate``,
-    ``cvr_example_count`` (clicked impressions).  ``tfma_model_name`` is ''
-    for a single-model evaluation, ``tfma.CANDIDATE_KEY`` or
-    ``tfma.BASELINE_KEY`` with a baseline.  Pass the ``top_fractions`` given
-    to ``build_eval_config``.
+    E.g. ``cvr_auc``, ``cvr_auc_chance_p_value``, ``ctcvr_gauc``,
+    ``ctcvr_gauc_num_users``, ``cvr_precision_at_top_0_1pct``, ``ctr_ece``,
+    ``ctr_ece_bin_observed_rate``, ``cvr_example_count`` (clicked
+    impressions): the candidate's figures.  ``tfma_model_name`` is '' for a
+    single-model evaluation, ``tfma.CANDIDATE_KEY`` with a baseline.  Pass
+    the ``top_fractions`` given to ``build_eval_config``.  The comparison
+    with the baseline has keys of its own (``comparison_keys``).
     """
     keys = {}
     for task in evaluated_tasks(model_name):
-        for suffix, name in _task_key_names(task, top_fractions).items():
-            keys[f"{task.name}_{suffix}"] = tfma.metrics.MetricKey(
-                name=name,
-                model_name=tfma_model_name,
-                output_name=task.output,
-                example_weighted=task.weighted,
-            )
+        keys.update(
+            _task_keys(task, _task_key_names(task, top_fractions), tfma_model_name)
+        )
+    return keys
+
+
+def comparison_keys(
+    tfma_model_name: str = tfma.CANDIDATE_KEY,
+) -> Dict[str, tfma.metrics.MetricKey]:
+    """Report name -> MetricKey of the comparison figures (``COMPARISON_FIELDS``)
+    of each gated AUC, as an evaluation with a baseline stores them: keyed by
+    the candidate, e.g. ``cvr_auc_change`` and ``ctcvr_auc_regression_p_value``.
+    """
+    keys = {}
+    for task in TASKS:
+        if task.name in GATED_TASKS:
+            names = {suffix: suffix for suffix in COMPARISON_FIELDS.values()}
+            keys.update(_task_keys(task, names, tfma_model_name))
     return keys
 
 
 # Every figure of an ESM2 evaluation with the default top fractions.
 METRIC_KEYS: Dict[str, tfma.metrics.MetricKey] = metric_keys()
+# The comparison with the baseline, when there is one.
+COMPARISON_KEYS: Dict[str, tfma.metrics.MetricKey] = comparison_keys()
 
 # The headline figures of shared/specs/evaluation.md (CTAVR: ESM2 only).
-CTR_AUC = f"{TASK_CTR}_auc"
-CTAVR_AUC = f"{TASK_CTAVR}_auc"
-CVR_AUC = f"{TASK_CVR}_auc"
-CTCVR_AUC = f"{TASK_CTCVR}_auc"
-CTCVR_GAUC = f"{TASK_CTCVR}_gauc"
+CTR_AUC = report_name(TASK_CTR, AUC_SUFFIX)
+CTAVR_AUC = report_name(TASK_CTAVR, AUC_SUFFIX)
+CVR_AUC = report_name(TASK_CVR, AUC_SUFFIX)
+CTCVR_AUC = report_name(TASK_CTCVR, AUC_SUFFIX)
+CTCVR_GAUC = report_name(TASK_CTCVR, "gauc")
 HEADLINE_METRICS: Tuple[str, ...] = (CTR_AUC, CTAVR_AUC, CVR_AUC, CTCVR_AUC, CTCVR_GAUC)

@@ -44,6 +44,15 @@ Metric key names (``tfma.metrics.MetricKey.name``), per output:
 - ``PositiveCount``: ``positive_count``, the weighted sum of labels.
 - ``MeanCalibration``: ``mean_label``, ``mean_prediction`` and ``calibration``
   (mean prediction / mean label), named as TFMA's built-ins.
+- ``AUCSkillTest``: ``auc_chance_p_value``, the p-value that the output
+  ranks no better than chance (what the blessing's skill floor tests).
+- ``PairedAUCTest`` (a MetricsSpec naming the candidate and the baseline):
+  ``auc_regression_p_value``, the p-value that the candidate's AUC is worse
+  than the baseline's, and ``auc_change``, ``auc_change_se``,
+  ``auc_change_ci_low``, ``auc_change_ci_high`` (see ``auc_change_names``),
+  keyed by the candidate's model name.  Its own combiner gathers both
+  models' scores of each example: (candidate, baseline, label, weight),
+  about 32 bytes per example.
 """
 
 from __future__ import annotations
@@ -66,6 +75,7 @@ import apache_beam as beam
 import numpy as np
 from tensorflow_model_analysis.metrics import metric_types, metric_util
 from tensorflow_model_analysis.proto import config_pb2
+from tensorflow_model_analysis.utils import model_util
 from tensorflow_model_analysis.utils import util as tfma_util
 
 from evaluation import ranking
@@ -89,7 +99,16 @@ MEAN_LABEL_NAME = "mean_label"
 MEAN_PREDICTION_NAME = "mean_prediction"
 CALIBRATION_NAME = "calibration"
 
-_SCORED_EXAMPLES_NAME = "_scored_examples"  # private: TFMA drops it from output
+AUC_CHANCE_P_VALUE_NAME = "auc_chance_p_value"
+AUC_REGRESSION_P_VALUE_NAME = "auc_regression_p_value"
+AUC_CHANGE_NAME = "auc_change"
+AUC_CHANGE_SE_SUFFIX = "_se"
+AUC_CHANGE_CI_LOW_SUFFIX = "_ci_low"
+AUC_CHANGE_CI_HIGH_SUFFIX = "_ci_high"
+
+# Private (a leading '_'): TFMA drops them from its output.
+_SCORED_EXAMPLES_NAME = "_scored_examples"
+_PAIRED_EXAMPLES_NAME = "_paired_examples"
 
 
 # --- Names ------------------------------------------------------------------
@@ -110,6 +129,17 @@ def top_fraction_key_name(
 def group_auc_count_name(name: str = GROUP_AUC_NAME) -> str:
     """Key name of the number of users (groups) that entered the GAUC."""
     return name + GROUP_AUC_NUM_GROUPS_SUFFIX
+
+
+def auc_change_names(name: str = AUC_CHANGE_NAME) -> Tuple[str, str, str, str]:
+    """Key names of the AUC change against the baseline: (change, its standard
+    error, the low and high ends of its 95 % interval)."""
+    return (
+        name,
+        name + AUC_CHANGE_SE_SUFFIX,
+        name + AUC_CHANGE_CI_LOW_SUFFIX,
+        name + AUC_CHANGE_CI_HIGH_SUFFIX,
+    )
 
 
 def ece_bin_names(name: str = ECE_NAME) -> Tuple[str, str, str]:
@@ -178,7 +208,12 @@ def _group_value(element: metric_types.StandardMetricInputs, group_key: str) -> 
     return item.item() if isinstance(item, np.generic) else item
 
 
-# --- Gathering scored examples ----------------------------------------------
+# --- Gathering examples -----------------------------------------------------
+def _columns(rows: np.ndarray) -> np.ndarray:
+    """The columns of a gathered (n, width) matrix, each contiguous for sorting."""
+    return np.ascontiguousarray(rows.T)
+
+
 class ScoredExamples:
     """The columns a slice's examples with weight > 0 contributed.
 
@@ -187,6 +222,7 @@ class ScoredExamples:
     """
 
     __slots__ = ("scores", "labels", "weights", "groups")
+    WIDTH = 3  # float columns of a gathered row: score, label, weight
 
     def __init__(
         self,
@@ -200,142 +236,236 @@ class ScoredExamples:
         self.weights = weights
         self.groups = groups
 
+    @classmethod
+    def from_rows(cls, rows: np.ndarray, groups: Optional[np.ndarray]):
+        """From the gathered (n, 3) matrix of (score, label, weight) rows."""
+        scores, labels, weights = _columns(rows)
+        return cls(scores, labels, weights, groups)
+
     def __len__(self) -> int:
         return len(self.scores)
 
 
-_Chunk = Tuple[np.ndarray, np.ndarray, np.ndarray, Optional[np.ndarray]]
+class PairedExamples:
+    """Both models' scores of a slice's examples with weight > 0, row by row.
+
+    Attributes: ``candidate``, ``baseline`` (the two models' scores of the
+    same output), ``labels``, ``weights`` (float64 arrays).
+    """
+
+    __slots__ = ("candidate", "baseline", "labels", "weights")
+    WIDTH = 4  # candidate score, baseline score, label, weight
+
+    def __init__(
+        self,
+        candidate: np.ndarray,
+        baseline: np.ndarray,
+        labels: np.ndarray,
+        weights: np.ndarray,
+    ):
+        self.candidate = candidate
+        self.baseline = baseline
+        self.labels = labels
+        self.weights = weights
+
+    @classmethod
+    def from_rows(cls, rows: np.ndarray, groups: Optional[np.ndarray] = None):
+        """From the gathered (n, 4) matrix; pairs are never grouped."""
+        del groups
+        return cls(*_columns(rows))
+
+    def __len__(self) -> int:
+        return len(self.labels)
 
 
-class _ScoredExamplesAccumulator:
-    """Numpy chunks (compact, cheap to merge) plus Python lists being filled."""
+_Chunk = Tuple[np.ndarray, Optional[np.ndarray]]  # (rows x width floats, groups)
 
-    __slots__ = ("chunks", "scores", "labels", "weights", "groups", "grouped")
 
-    def __init__(self, grouped: bool):
+class _RowsAccumulator:
+    """Numpy chunks (compact, cheap to merge) plus the rows being filled.
+
+    One tuple appended per example (and one group value when grouped): the
+    cheapest way to collect Python values, converted to numpy in one go.
+    """
+
+    __slots__ = ("width", "grouped", "chunks", "rows", "groups")
+
+    def __init__(self, width: int, grouped: bool):
+        self.width = width
         self.grouped = grouped
         self.chunks: List[_Chunk] = []
         self._reset_tail()
 
     def _reset_tail(self) -> None:
-        self.scores: List[float] = []
-        self.labels: List[float] = []
-        self.weights: List[float] = []
+        self.rows: List[Tuple[float, ...]] = []
         self.groups: List[Any] = []
 
-    def add(self, score: float, label: float, weight: float, group: Any) -> None:
-        self.scores.append(score)
-        self.labels.append(label)
-        self.weights.append(weight)
+    def add(self, row: Tuple[float, ...], group: Any) -> None:
+        self.rows.append(row)
         if self.grouped:
             self.groups.append(group)
 
-    def compact(self) -> "_ScoredExamplesAccumulator":
-        """Moves the Python lists into a numpy chunk (before a shuffle)."""
-        if self.scores:
+    def compact(self) -> "_RowsAccumulator":
+        """Moves the Python rows into a numpy chunk (before a shuffle)."""
+        if self.rows:
             groups = None
             if self.grouped:
                 groups = np.empty(len(self.groups), dtype=object)
                 groups[:] = self.groups
-            self.chunks.append(
-                (
-                    np.asarray(self.scores, dtype=np.float64),
-                    np.asarray(self.labels, dtype=np.float64),
-                    np.asarray(self.weights, dtype=np.float64),
-                    groups,
-                )
-            )
+            matrix = np.asarray(self.rows, dtype=np.float64).reshape(-1, self.width)
+            self.chunks.append((matrix, groups))
             self._reset_tail()
         return self
 
-    def absorb(self, other: "_ScoredExamplesAccumulator") -> None:
+    def absorb(self, other: "_RowsAccumulator") -> None:
         self.chunks.extend(other.compact().chunks)
 
-    def to_examples(self) -> ScoredExamples:
+    def stacked(self) -> _Chunk:
+        """Every gathered row in one (n, width) matrix, and the groups."""
         self.compact()
-        columns = list(zip(*self.chunks)) if self.chunks else [()] * 4
-        scores, labels, weights = (
-            np.concatenate(c) if c else np.zeros(0) for c in columns[:3]
-        )
+        matrices = [matrix for matrix, _ in self.chunks]
+        rows = np.concatenate(matrices) if matrices else np.zeros((0, self.width))
         groups = None
         if self.grouped:
-            groups = np.concatenate(columns[3]) if columns[3] else np.zeros(0, object)
-        return ScoredExamples(scores, labels, weights, groups)
+            parts = [g for _, g in self.chunks]
+            groups = np.concatenate(parts) if parts else np.zeros(0, object)
+        return rows, groups
 
 
-class _ScoredExamplesCombiner(beam.CombineFn):
-    """Gathers (score, label, weight[, group]) of every example with weight > 0."""
+# An example's rows: one per value of the output (one, for a scalar output).
+_RowReader = Callable[[metric_types.StandardMetricInputs], List[Tuple[float, ...]]]
+
+
+class _ScoredRows:
+    """(score, label, weight) of each of an example's values with weight > 0."""
+
+    def __init__(self, read: _ExampleReader):
+        self._read = read
+
+    def __call__(
+        self, element: metric_types.StandardMetricInputs
+    ) -> List[Tuple[float, ...]]:
+        return [(p, label, w) for label, p, w in self._read(element) if w > 0.0]
+
+
+class _PairedRows:
+    """(candidate score, baseline score, label, weight), weight > 0.
+
+    Label and weight are the candidate's: both ModelSpecs of the EvalConfig
+    name the same label and example-weight keys.
+    """
+
+    def __init__(self, candidate: _ExampleReader, baseline: _ExampleReader):
+        self._candidate = candidate
+        self._baseline = baseline
+
+    def __call__(
+        self, element: metric_types.StandardMetricInputs
+    ) -> List[Tuple[float, ...]]:
+        return [
+            (p, baseline, label, w)
+            for (label, p, w), (_, baseline, _) in zip(
+                self._candidate(element), self._baseline(element)
+            )
+            if w > 0.0
+        ]
+
+
+class _GatherCombiner(beam.CombineFn):
+    """Gathers the rows ``read`` makes of every example (plus its group).
+
+    ``examples_type`` (``ScoredExamples`` or ``PairedExamples``) turns the
+    gathered matrix into the columns the figures read.
+    """
 
     def __init__(
         self,
         key: metric_types.MetricKey,
-        eval_config: Optional[config_pb2.EvalConfig],
-        aggregation_type: Optional[metric_types.AggregationType],
-        class_weights: Optional[Dict[int, float]],
-        example_weighted: bool,
-        group_key: Optional[str],
+        read: _RowReader,
+        examples_type: type,
+        group_key: Optional[str] = None,
     ):
         self._key = key
-        self._read = _ExampleReader(
-            key, eval_config, aggregation_type, class_weights, example_weighted
-        )
+        self._read = read
+        self._examples_type = examples_type
         self._group_key = group_key
 
-    def create_accumulator(self) -> _ScoredExamplesAccumulator:
-        return _ScoredExamplesAccumulator(grouped=self._group_key is not None)
+    def create_accumulator(self) -> _RowsAccumulator:
+        return _RowsAccumulator(
+            self._examples_type.WIDTH, grouped=self._group_key is not None
+        )
 
     def add_input(
         self,
-        accumulator: _ScoredExamplesAccumulator,
+        accumulator: _RowsAccumulator,
         element: metric_types.StandardMetricInputs,
-    ) -> _ScoredExamplesAccumulator:
+    ) -> _RowsAccumulator:
         group = _group_value(element, self._group_key) if self._group_key else None
-        for label, prediction, weight in self._read(element):
-            if weight > 0.0:
-                accumulator.add(prediction, label, weight, group)
+        for row in self._read(element):
+            accumulator.add(row, group)
         return accumulator
 
     def merge_accumulators(
-        self, accumulators: Iterable[_ScoredExamplesAccumulator]
-    ) -> _ScoredExamplesAccumulator:
+        self, accumulators: Iterable[_RowsAccumulator]
+    ) -> _RowsAccumulator:
         accumulators = iter(accumulators)
         result = next(accumulators)
         for accumulator in accumulators:
             result.absorb(accumulator)
         return result
 
-    def compact(
-        self, accumulator: _ScoredExamplesAccumulator
-    ) -> _ScoredExamplesAccumulator:
+    def compact(self, accumulator: _RowsAccumulator) -> _RowsAccumulator:
         return accumulator.compact()
 
-    def extract_output(
-        self, accumulator: _ScoredExamplesAccumulator
-    ) -> Dict[metric_types.MetricKey, ScoredExamples]:
-        return {self._key: accumulator.to_examples()}
+    def extract_output(self, accumulator: _RowsAccumulator) -> Dict[
+        metric_types.MetricKey, Any
+    ]:
+        return {self._key: self._examples_type.from_rows(*accumulator.stacked())}
+
+
+class _KeyArgs(NamedTuple):
+    """What TFMA passes per metric key: which model, output, sub key, weighting."""
+
+    eval_config: Optional[config_pb2.EvalConfig]
+    model_name: str
+    output_name: str
+    sub_key: Optional[metric_types.SubKey]
+    aggregation_type: Optional[metric_types.AggregationType]
+    class_weights: Optional[Dict[int, float]]
+    example_weighted: bool
+
+    def key(self, name: str) -> metric_types.MetricKey:
+        """The MetricKey of ``name`` for this model, output, sub key, weighting."""
+        return metric_types.MetricKey(
+            name=name,
+            model_name=self.model_name,
+            output_name=self.output_name,
+            sub_key=self.sub_key,
+            aggregation_type=self.aggregation_type,
+            example_weighted=self.example_weighted,
+        )
+
+    def reader(self, model_name: str) -> _ExampleReader:
+        """Reads ``model_name``'s (label, prediction, weight) of this key."""
+        return _ExampleReader(
+            self._replace(model_name=model_name).key(""),
+            self.eval_config,
+            self.aggregation_type,
+            self.class_weights,
+            self.example_weighted,
+        )
 
 
 def _scored_examples_computation(
-    eval_config: Optional[config_pb2.EvalConfig],
-    model_name: str,
-    output_name: str,
-    sub_key: Optional[metric_types.SubKey],
-    aggregation_type: Optional[metric_types.AggregationType],
-    class_weights: Optional[Dict[int, float]],
-    example_weighted: bool,
-    group_key: Optional[str] = None,
+    args: _KeyArgs, group_key: Optional[str] = None
 ) -> metric_types.MetricComputation:
     """The shared, private gathering step; identical ones are run once by TFMA."""
-    name = metric_util.generate_private_name_from_arguments(
-        _SCORED_EXAMPLES_NAME, group_key=group_key, class_weights=class_weights
-    )
-    key = metric_types.MetricKey(
-        name=name,
-        model_name=model_name,
-        output_name=output_name,
-        sub_key=sub_key,
-        aggregation_type=aggregation_type,
-        example_weighted=example_weighted,
+    key = args.key(
+        metric_util.generate_private_name_from_arguments(
+            _SCORED_EXAMPLES_NAME,
+            group_key=group_key,
+            class_weights=args.class_weights,
+        )
     )
     preprocessors = (
         [metric_types.FeaturePreprocessor(feature_keys=[group_key])]
@@ -345,38 +475,72 @@ def _scored_examples_computation(
     return metric_types.MetricComputation(
         keys=[key],
         preprocessors=preprocessors,
-        combiner=_ScoredExamplesCombiner(
+        combiner=_GatherCombiner(
             key,
-            eval_config,
-            aggregation_type,
-            class_weights,
-            example_weighted,
+            _ScoredRows(args.reader(args.model_name)),
+            ScoredExamples,
             group_key,
         ),
     )
 
 
+def _paired_examples_computation(
+    args: _KeyArgs, baseline_model_name: str
+) -> metric_types.MetricComputation:
+    """The private step gathering both models' scores of every example."""
+    key = args.key(
+        metric_util.generate_private_name_from_arguments(
+            _PAIRED_EXAMPLES_NAME,
+            baseline=baseline_model_name,
+            class_weights=args.class_weights,
+        )
+    )
+    read = _PairedRows(args.reader(args.model_name), args.reader(baseline_model_name))
+    combiner = _GatherCombiner(key, read, PairedExamples)
+    return metric_types.MetricComputation(
+        keys=[key], preprocessors=None, combiner=combiner
+    )
+
+
 class _Figures(NamedTuple):
-    """What a metric derives from a slice's scored examples.
+    """What a metric derives from a slice's gathered examples.
 
     ``compute`` returns one value per name in ``names``; ``group_key`` asks
     the gather for that feature's value per example (GAUC).
     """
 
     names: Sequence[str]
-    compute: Callable[[ScoredExamples], Sequence[Any]]
+    compute: Callable[[Any], Sequence[Any]]
     group_key: Optional[str] = None
 
 
-def _per_key_computations(
-    figures: Callable[..., _Figures],
-) -> Callable[..., metric_types.MetricComputations]:
-    """TFMA's per-key computations of a metric derived from the gather: the
-    (shared) gathering step, then a derived step mapping names to values.
+def _with_figures(
+    gather: metric_types.MetricComputation, args: _KeyArgs, spec: _Figures
+) -> metric_types.MetricComputations:
+    """The gathering step, then a derived step mapping ``spec``'s names to values.
 
-    TFMA reads the argument names of this function to pass the model, output,
-    sub key and weighting of each key; the metric's own config (name, bins,
-    fractions, ...) arrives as the remaining keywords and goes to ``figures``.
+    The figures' keys carry the model, output, sub key and weighting of ``args``.
+    """
+    source = gather.keys[0]
+    keys = [args.key(name) for name in spec.names]
+
+    def result(
+        metrics: Dict[metric_types.MetricKey, Any],
+    ) -> Dict[metric_types.MetricKey, Any]:
+        return dict(zip(keys, spec.compute(metrics[source])))
+
+    return [gather, metric_types.DerivedMetricComputation(keys=keys, result=result)]
+
+
+def _per_key(
+    build: Callable[..., metric_types.MetricComputations],
+) -> Callable[..., metric_types.MetricComputations]:
+    """TFMA's computations function of a metric built per key by
+    ``build(args: _KeyArgs, **config)``.
+
+    TFMA reads the argument names of the function it is given to pass the
+    model, output, sub key and weighting of each key; the metric's own config
+    (name, bins, fractions, ...) arrives as the remaining keywords.
     """
 
     def computations(
@@ -389,8 +553,7 @@ def _per_key_computations(
         example_weighted: bool = False,
         **config: Any,
     ) -> metric_types.MetricComputations:
-        spec = figures(**config)
-        gather = _scored_examples_computation(
+        args = _KeyArgs(
             eval_config,
             model_name,
             output_name,
@@ -398,23 +561,19 @@ def _per_key_computations(
             aggregation_type,
             class_weights,
             example_weighted,
-            spec.group_key,
         )
-        source = gather.keys[0]
-        # The figures' keys: the gather's model, output, sub key and weighting.
-        keys = [source._replace(name=name) for name in spec.names]
+        return build(args, **config)
 
-        def result(
-            metrics: Dict[metric_types.MetricKey, Any],
-        ) -> Dict[metric_types.MetricKey, Any]:
-            return dict(zip(keys, spec.compute(metrics[source])))
+    return metric_util.merge_per_key_computations(computations)
 
-        return [
-            gather,
-            metric_types.DerivedMetricComputation(keys=keys, result=result),
-        ]
 
-    return computations
+def _gathered_computations(
+    figures: Callable[..., _Figures], args: _KeyArgs, **config: Any
+) -> metric_types.MetricComputations:
+    """The (shared) gathering step of a key, then ``figures(**config)`` from it."""
+    spec = figures(**config)
+    gather = _scored_examples_computation(args, group_key=spec.group_key)
+    return _with_figures(gather, args, spec)
 
 
 class _GatheredMetric(metric_types.Metric):
@@ -422,8 +581,7 @@ class _GatheredMetric(metric_types.Metric):
 
     def __init__(self, figures: Callable[..., _Figures], **config: Any):
         super().__init__(
-            metric_util.merge_per_key_computations(_per_key_computations(figures)),
-            **config,
+            _per_key(functools.partial(_gathered_computations, figures)), **config
         )
 
 
@@ -447,6 +605,32 @@ class ExactAUC(_GatheredMetric):
 
     def __init__(self, name: str = EXACT_AUC_NAME):
         super().__init__(_exact_auc_figures, name=name)
+
+
+# --- AUCSkillTest -----------------------------------------------------------
+def _auc_skill_values(examples: ScoredExamples) -> List[float]:
+    return [
+        ranking.auc_skill_p_value(examples.scores, examples.labels, examples.weights)
+    ]
+
+
+def _auc_skill_figures(name: str = AUC_CHANCE_P_VALUE_NAME) -> _Figures:
+    return _Figures([name], _auc_skill_values)
+
+
+class AUCSkillTest(_GatheredMetric):
+    """One-sided p-value that the output ranks no better than chance.
+
+    The Mann-Whitney test of the ``ExactAUC`` in its normal approximation
+    (``ranking.auc_chance_p_value``), with the class masses as sample sizes:
+    a small p says the AUC is above 0.5 by more than one eval draw's noise.
+    A floor on the AUC itself cannot say that: a no-skill model's AUC is
+    0.5, give or take that noise.  A constant score gets p = 0.5; NaN when
+    the slice lacks a class.  Derived from the AUC's gathered examples.
+    """
+
+    def __init__(self, name: str = AUC_CHANCE_P_VALUE_NAME):
+        super().__init__(_auc_skill_figures, name=name)
 
 
 # --- GroupAUC ---------------------------------------------------------------
@@ -668,4 +852,107 @@ class MeanCalibration(_GatheredMetric):
             mean_label_name=mean_label_name,
             mean_prediction_name=mean_prediction_name,
             calibration_name=calibration_name,
+        )
+
+
+# --- PairedAUCTest ----------------------------------------------------------
+def _paired_auc_values(examples: PairedExamples, margin: float) -> List[float]:
+    difference = ranking.paired_auc_difference(
+        examples.candidate, examples.baseline, examples.labels, examples.weights
+    )
+    return [
+        difference.regression_p_value(margin),
+        difference.delta,
+        difference.standard_error,
+        *difference.interval(),
+    ]
+
+
+def _paired_auc_figures(
+    name: str = AUC_REGRESSION_P_VALUE_NAME,
+    change_name: str = AUC_CHANGE_NAME,
+    margin: float = 0.0,
+) -> _Figures:
+    if margin < 0.0:
+        raise ValueError(f"margin must be >= 0, got {margin}")
+    return _Figures(
+        [name, *auc_change_names(change_name)],
+        functools.partial(_paired_auc_values, margin=float(margin)),
+    )
+
+
+# The p-value stored when the EvalConfig has no baseline: nothing to fall behind.
+NO_BASELINE_P_VALUE = 1.0
+
+
+def _no_baseline_computation(
+    key: metric_types.MetricKey,
+) -> metric_types.MetricComputations:
+    """The p-value alone, 1: TFX's Evaluator drops the baseline ModelSpec on a
+    first run, yet a threshold on a metric that is not computed fails the
+    validation ("Metric not found")."""
+
+    def result(
+        metrics: Dict[metric_types.MetricKey, Any],
+    ) -> Dict[metric_types.MetricKey, Any]:
+        del metrics  # no inputs: the same value for every slice
+        return {key: NO_BASELINE_P_VALUE}
+
+    return [metric_types.DerivedMetricComputation(keys=[key], result=result)]
+
+
+def _paired_auc_computations(
+    args: _KeyArgs, **config: Any
+) -> metric_types.MetricComputations:
+    """Per candidate model of the spec: the paired gather and its figures.
+
+    Nothing for the baseline itself (its keys would compare it with itself);
+    the p-value alone when the EvalConfig has no baseline.
+    """
+    spec = _paired_auc_figures(**config)
+    eval_config = args.eval_config
+    baseline = model_util.get_baseline_model_spec(eval_config) if eval_config else None
+    if baseline is None:
+        return _no_baseline_computation(args.key(spec.names[0]))
+    if args.model_name == baseline.name:
+        return []
+    return _with_figures(_paired_examples_computation(args, baseline.name), args, spec)
+
+
+class PairedAUCTest(metric_types.Metric):
+    """Is the candidate's AUC worse than the baseline's, on the same examples?
+
+    For each candidate model of the MetricsSpec (name the candidate and the
+    baseline in ``model_names``), one combiner reads both models' scores of
+    the output for every example with weight > 0, as TFMA's
+    ``ModelCosineSimilarity`` does, and DeLong's paired test
+    (``ranking.paired_auc_difference``) compares the two exact AUCs.  The
+    figures, keyed by the candidate's model name (not as a diff, so that a
+    value threshold applies to them):
+
+    - ``name`` (``auc_regression_p_value``): the one-sided p-value that the
+      candidate is worse than the baseline by more than ``margin``
+      (non-inferiority: p = Phi((change + margin) / SE)); small means
+      significantly worse, a tie gets 0.5 with margin 0.
+    - ``change_name`` (``auc_change``) and ``_se``, ``_ci_low``,
+      ``_ci_high``: the AUC change (candidate - baseline), its standard
+      error and 95 % interval.
+
+    Pairing is what makes the test sharp: the two models' AUCs share the eval
+    draw, whose noise (about +-0.02 on a day) mostly cancels in their
+    difference.  Without a baseline ModelSpec (a first run) only the p-value
+    is stored, as ``NO_BASELINE_P_VALUE``.
+    """
+
+    def __init__(
+        self,
+        name: str = AUC_REGRESSION_P_VALUE_NAME,
+        change_name: str = AUC_CHANGE_NAME,
+        margin: float = 0.0,
+    ):
+        super().__init__(
+            _per_key(_paired_auc_computations),
+            name=name,
+            change_name=change_name,
+            margin=margin,
         )

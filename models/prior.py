@@ -1,9 +1,11 @@
 """A no-skill reference: the same prediction for every impression.
 
 It learns only the base rates (one logit per task, no features), so every
-ranking metric it gets is exactly chance (AUC 0.5). It is the floor the
-Evaluator's thresholds must reject, and a sanity check for any data set:
-a model that does not clearly beat it has learned nothing.
+ranking metric it gets is exactly chance (AUC 0.5). The Evaluator's skill
+floor refuses it: its chance p-value is 0.5, far above ``skill_alpha``
+(evaluation/eval_config.py), whereas an AUC floor of 0.5 would pass it.
+It is also a sanity check for any data set: a model that does not clearly
+beat it has learned nothing.
 """
 
 from __future__ import annotations

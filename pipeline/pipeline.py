@@ -76,8 +76,8 @@ def create_pipeline(
       ingest: which days to read, the eval split and the label rules.
       model: which model the Trainer fits, and its hyper-parameters.
       training: how many steps the Trainer trains and evaluates.
-      blessing: thresholds the Evaluator blesses a model by, including the
-        allowed change against the latest blessed model.
+      blessing: the Evaluator's tests: the AUCs beat chance and, against the
+        latest blessed model, are not significantly worse.
       push_base_directory: where the Pusher writes blessed models, as
         <push_base_directory>/<version>/, the layout TF Serving watches.
       groundtruth: also score the eval split against the true probabilities

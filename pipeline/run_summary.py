@@ -53,6 +53,11 @@ class RunSummary:
     groundtruth: Optional[Dict[str, Any]] = None  # groundtruth_metrics.json
     # The thresholds a model missed when it was not blessed, one line each.
     blessing_failures: List[str] = dataclasses.field(default_factory=list)
+    # Per gated AUC, the paired comparison with the blessed baseline
+    # (results.baseline_comparison); empty on a first run.
+    comparison: Dict[str, Dict[str, Optional[float]]] = dataclasses.field(
+        default_factory=dict
+    )
 
     def _custom_int(self, key: str, name: str) -> Optional[int]:
         artifact = self.artifacts.get(key)
@@ -85,6 +90,7 @@ class RunSummary:
             lines.append(
                 f"  entire-space CVR AUC {entire['model']:.4f}   oracle {entire['oracle']:.4f}"
             )
+        lines.extend(self._format_comparison())
         verdict = {None: "not evaluated", True: "BLESSED", False: "NOT blessed"}[
             self.blessed
         ]
@@ -96,6 +102,18 @@ class RunSummary:
                 "  One pass over a small train split is few steps (examples / batch "
                 "size); --train-steps or --epochs trains longer."
             )
+        return lines
+
+    def _format_comparison(self) -> List[str]:
+        """How far each gated AUC is from the blessed baseline's, and from refusal."""
+        if not self.comparison:
+            return []
+        lines = ["AUC change vs the blessed baseline (paired, same eval examples):"]
+        for name, figures in self.comparison.items():
+            line = f"  {name:<12} {results.comparison_text(figures)}"
+            if figures.get("alpha") is not None:
+                line += f" {results.refusal_text(figures['alpha'])}"
+            lines.append(line)
         return lines
 
     def format(self) -> str:
@@ -268,4 +286,5 @@ def summarize(
         ),
         groundtruth=read_groundtruth(truth.uri) if truth else None,
         blessing_failures=results.blessing_failures(evaluation.uri) if evaluation else [],
+        comparison=results.baseline_comparison(evaluation.uri) if evaluation else {},
     )

@@ -54,3 +54,22 @@ def test_beam_args_are_repeatable_flags_that_may_begin_with_dashes():
         ["--beam-pipeline-args=--runner=DataflowRunner", "--beam-pipeline-args=--project=p"]
     )
     assert config.beam_pipeline_args == ("--runner=DataflowRunner", "--project=p")
+
+
+def test_blessing_flags_set_the_tests():
+    config, _ = parse_config(
+        [
+            "--skill-alpha",
+            "0.001",
+            "--regression-alpha",
+            "0.1",
+            "--auc-margin",
+            "0.002",
+            "--min-cvr-auc",
+            "0.6",
+        ]
+    )
+    blessing = config.blessing
+    assert (blessing.skill_alpha, blessing.regression_alpha) == (0.001, 0.1)
+    assert blessing.auc_margin == 0.002 and blessing.min_cvr_auc == 0.6
+    assert blessing.min_ctcvr_auc is None  # not given: default kept

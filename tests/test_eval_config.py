@@ -9,7 +9,9 @@ computed independently with sklearn.
 
 from __future__ import annotations
 
-from typing import Dict
+import json
+import re
+from typing import Dict, Sequence
 
 import numpy as np
 import pytest
@@ -19,13 +21,18 @@ from sklearn.metrics import roc_auc_score
 
 from evaluation import eval_config as ec
 from evaluation import metrics
+from evaluation import results
 from evaluation.results import OVERALL, bucket_slice, load_metrics, named_metrics
+from pipeline.run_summary import RunSummary
 from models.trainer import SERVING_SIGNATURE
 from transform import features
 
 NUM_IMPRESSIONS = 400
 NUM_USERS = 24
-CANDIDATE, BETTER = "candidate", "better"  # score sets of the crafted examples
+# Score sets of the crafted examples: a fair model, a better one, and one
+# that predicts the same probabilities for every impression (models/prior.py).
+CANDIDATE, BETTER, CONSTANT = "candidate", "better", "constant"
+SCORE_SETS = (CANDIDATE, BETTER, CONSTANT)
 
 
 def _score_feature(score_set: str, output: str) -> str:
@@ -66,10 +73,23 @@ def _impressions(seed: int = 11) -> Dict[str, np.ndarray]:
             features.OUTPUT_PCVR: pcvr,
             features.OUTPUT_PCTCVR: pctr * pcvr,
         }
-        for output, values in scores.items():
-            # float32, as the tf.Example float_list stores and the model returns it
-            columns[_score_feature(score_set, output)] = values.astype(np.float32)
+        _add_scores(columns, score_set, scores)
+    base_rates = {
+        features.OUTPUT_PCTR: 0.35,
+        features.OUTPUT_PCTAVR: 0.14,
+        features.OUTPUT_PCVR: 0.3,
+        features.OUTPUT_PCTCVR: 0.105,
+    }
+    _add_scores(columns, CONSTANT, {o: np.full(n, r) for o, r in base_rates.items()})
     return columns
+
+
+def _add_scores(
+    columns: Dict[str, np.ndarray], score_set: str, scores: Dict[str, np.ndarray]
+) -> None:
+    for output, values in scores.items():
+        # float32, as the tf.Example float_list stores and the model returns it
+        columns[_score_feature(score_set, output)] = values.astype(np.float32)
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -134,16 +154,17 @@ def data(tmp_path_factory):
     with tf.io.TFRecordWriter(path) as writer:
         for i in range(NUM_IMPRESSIONS):
             writer.write(_example(columns, i))
-    models = {s: _save_model(str(root / s), s) for s in (CANDIDATE, BETTER)}
+    models = {s: _save_model(str(root / s), s) for s in SCORE_SETS}
     return columns, path, models
 
 
-def _run(config: tfma.EvalConfig, data_path: str, models: Dict[str, str], output: str):
+def _run(config: tfma.EvalConfig, data_path: str, models: Sequence[str], output: str):
+    """TFMA with the SavedModels ``models``, in the order of the config's specs."""
     shared = [
         tfma.default_eval_shared_model(
             eval_saved_model_path=path, eval_config=config, model_name=spec.name
         )
-        for spec, path in zip(config.model_specs, models.values())
+        for spec, path in zip(config.model_specs, models)
     ]
     tfma.run_model_analysis(
         eval_shared_model=shared if len(shared) > 1 else shared[0],
@@ -158,9 +179,7 @@ def _run(config: tfma.EvalConfig, data_path: str, models: Dict[str, str], output
 def esm2_run(data, tmp_path_factory):
     _, path, models = data
     output = str(tmp_path_factory.mktemp("esm2_eval"))
-    return _run(
-        ec.build_eval_config("esm2"), path, {CANDIDATE: models[CANDIDATE]}, output
-    )
+    return _run(ec.build_eval_config("esm2"), path, [models[CANDIDATE]], output)
 
 
 # --- Structure ------------------------------------------------------------------------
@@ -200,6 +219,7 @@ def test_metrics_per_output():
         "ExampleCount",
         "PositiveCount",
         "ExactAUC",
+        "AUCSkillTest",
         "MeanCalibration",
         "ExpectedCalibrationError",
     }
@@ -232,35 +252,115 @@ def test_slices_are_overall_and_purchase_frequency_bucket():
     ]
 
 
-def _auc_threshold(config: tfma.EvalConfig, output: str):
-    (auc,) = [
+def _thresholds(config: tfma.EvalConfig, output: str, class_name: str):
+    """The per-slice thresholds of one metric of an output (in any spec)."""
+    (metric,) = [
         m
-        for m in _specs_by_output(config)[output].metrics
-        if m.class_name == "ExactAUC"
+        for spec in config.metrics_specs
+        if spec.output_names[0] == output
+        for m in spec.metrics
+        if m.class_name == class_name
     ]
-    return auc.per_slice_thresholds
+    return list(metric.per_slice_thresholds)
+
+
+def _bound(config: tfma.EvalConfig, output: str, class_name: str, which: str):
+    """The value threshold's ``which`` bound on the overall slice, or None."""
+    found = _thresholds(config, output, class_name)
+    if not found:
+        return None
+    (threshold,) = found
+    assert list(threshold.slicing_specs) == [tfma.SlicingSpec()]  # overall only
+    assert not threshold.threshold.HasField("change_threshold")
+    bounds = threshold.threshold.value_threshold
+    return getattr(bounds, which).value if bounds.HasField(which) else None
+
+
+GATED_OUTPUTS = (features.OUTPUT_PCVR, features.OUTPUT_PCTCVR)
+
+
+def test_default_blessing_is_the_skill_floor_and_the_paired_comparison():
+    defaults = ec.BlessingThresholds()
+    assert (defaults.min_ctr_auc, defaults.min_cvr_auc, defaults.min_ctcvr_auc) == (
+        None,
+        None,
+        None,
+    )
+    assert defaults.skill_alpha == 0.01
+    assert defaults.regression_alpha == 0.05 and defaults.auc_margin == 0.0
+    assert defaults.regression_test_alpha() == pytest.approx(0.025)  # 2 AUCs
+    config = ec.build_eval_config("esm2", baseline=True)
+    assert not tfma.utils.has_change_threshold(config)
+    for output in features.MODEL_OUTPUTS:
+        gated = output in GATED_OUTPUTS
+        assert _bound(config, output, "ExactAUC", "lower_bound") is None
+        skill = _bound(config, output, "AUCSkillTest", "upper_bound")
+        assert skill == (pytest.approx(0.01) if gated else None), output
+    for output in GATED_OUTPUTS:
+        assert _bound(
+            config, output, "PairedAUCTest", "lower_bound"
+        ) == pytest.approx(0.025)
 
 
 def test_thresholds_come_from_the_dataclass():
     thresholds = ec.BlessingThresholds(
-        min_ctr_auc=0.55, min_cvr_auc=0.61, min_ctcvr_auc=None, min_auc_change=-0.02
+        min_ctr_auc=0.55,
+        min_cvr_auc=0.61,
+        min_ctcvr_auc=None,
+        skill_alpha=0.001,
+        regression_alpha=0.1,
+        auc_margin=0.002,
     )
     config = ec.build_eval_config("esm2", thresholds=thresholds, baseline=False)
-    (cvr,) = _auc_threshold(config, features.OUTPUT_PCVR)
-    assert list(cvr.slicing_specs) == [tfma.SlicingSpec()]  # overall slice only
-    assert cvr.threshold.value_threshold.lower_bound.value == pytest.approx(0.61)
-    assert not cvr.threshold.HasField("change_threshold")  # no baseline
-    (ctr,) = _auc_threshold(config, features.OUTPUT_PCTR)
-    assert ctr.threshold.value_threshold.lower_bound.value == pytest.approx(0.55)
-    assert not _auc_threshold(config, features.OUTPUT_PCTCVR)  # None disables it
-    assert not _auc_threshold(config, features.OUTPUT_PCTAVR)
+    assert _bound(config, features.OUTPUT_PCVR, "ExactAUC", "lower_bound") == (
+        pytest.approx(0.61)
+    )
+    assert _bound(config, features.OUTPUT_PCTR, "ExactAUC", "lower_bound") == (
+        pytest.approx(0.55)
+    )
+    assert not _thresholds(config, features.OUTPUT_PCTCVR, "ExactAUC")  # None: off
+    assert not _thresholds(config, features.OUTPUT_PCTAVR, "ExactAUC")
+    for output in GATED_OUTPUTS:
+        assert _bound(config, output, "AUCSkillTest", "upper_bound") == (
+            pytest.approx(0.001)
+        )
+    classes = {m.class_name for spec in config.metrics_specs for m in spec.metrics}
+    assert "PairedAUCTest" not in classes  # no baseline, no comparison
 
     with_baseline = ec.build_eval_config("esm2", thresholds=thresholds, baseline=True)
-    for output in (features.OUTPUT_PCVR, features.OUTPUT_PCTCVR):
-        (threshold,) = _auc_threshold(with_baseline, output)
-        change = threshold.threshold.change_threshold
-        assert change.direction == tfma.MetricDirection.HIGHER_IS_BETTER
-        assert change.absolute.value == pytest.approx(-0.02)
+    for output in GATED_OUTPUTS:
+        # Bonferroni: 0.1 over the two gated AUCs.
+        assert _bound(
+            with_baseline, output, "PairedAUCTest", "lower_bound"
+        ) == pytest.approx(0.05)
+        (paired,) = [
+            m
+            for spec in with_baseline.metrics_specs
+            if spec.output_names[0] == output
+            for m in spec.metrics
+            if m.class_name == "PairedAUCTest"
+        ]
+        assert json.loads(paired.config)["margin"] == pytest.approx(0.002)
+
+
+def test_none_disables_the_tests_but_not_their_figures():
+    thresholds = ec.BlessingThresholds(skill_alpha=None, regression_alpha=None)
+    config = ec.build_eval_config("esm2", thresholds=thresholds, baseline=True)
+    assert not tfma.metrics.metric_thresholds_from_metrics_specs(
+        config.metrics_specs, eval_config=config
+    )
+    assert _metrics_of_model(config, tfma.BASELINE_KEY) == {
+        (output, "PairedAUCTest") for output in GATED_OUTPUTS
+    }
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [("skill_alpha", 0.0), ("regression_alpha", 1.0), ("auc_margin", -0.01)],
+)
+def test_impossible_settings_are_refused(field, value):
+    with pytest.raises(ValueError, match=field):
+        ec.BlessingThresholds(**{field: value})
 
 
 def test_baseline_model_spec_only_when_asked():
@@ -286,19 +386,49 @@ def _metrics_of_model(config: tfma.EvalConfig, model: str):
     }
 
 
-def test_the_baseline_is_scored_only_on_the_auc_the_blessing_compares():
+def test_the_baseline_is_read_only_by_the_paired_comparison():
     alone = ec.build_eval_config("esm2")
     config = ec.build_eval_config("esm2", baseline=True)
-    assert _metrics_of_model(config, tfma.CANDIDATE_KEY) == _metrics_of_model(alone, "")
-    assert _metrics_of_model(config, tfma.BASELINE_KEY) == {
-        (features.OUTPUT_PCVR, "ExactAUC"),
-        (features.OUTPUT_PCTCVR, "ExactAUC"),
-    }
-    # No change threshold: nothing is computed for the baseline.
-    ungated = ec.build_eval_config(
-        "esm2", ec.BlessingThresholds(min_auc_change=None), baseline=True
+    paired = {(output, "PairedAUCTest") for output in GATED_OUTPUTS}
+    assert _metrics_of_model(config, tfma.BASELINE_KEY) == paired
+    assert _metrics_of_model(config, tfma.CANDIDATE_KEY) == (
+        _metrics_of_model(alone, "") | paired
     )
-    assert not _metrics_of_model(ungated, tfma.BASELINE_KEY)
+    for spec in config.metrics_specs:
+        if tfma.BASELINE_KEY in spec.model_names:
+            assert [m.class_name for m in spec.metrics] == ["PairedAUCTest"]
+
+
+def _first_run(config: tfma.EvalConfig) -> tfma.EvalConfig:
+    """What TFX 1.16's Evaluator makes of the config when there is no blessed
+    model yet (tfx/components/evaluator/executor.py)."""
+    updated = tfma.utils.update_eval_config_with_defaults(
+        config, has_baseline=False, rubber_stamp=True
+    )
+    tfma.utils.verify_eval_config(updated)
+    return updated
+
+
+def test_with_a_blessed_model_tfx_keeps_the_config_as_built():
+    config = ec.build_eval_config("esm2", baseline=True)
+    updated = tfma.utils.update_eval_config_with_defaults(
+        config, has_baseline=True, rubber_stamp=True
+    )
+    tfma.utils.verify_eval_config(updated)
+    assert updated == config
+
+
+def test_on_a_first_run_the_skill_floor_alone_decides():
+    config = _first_run(ec.build_eval_config("esm2", baseline=True))
+    assert [(s.name, s.is_baseline) for s in config.model_specs] == [("", False)]
+    assert {tuple(s.model_names) for s in config.metrics_specs} == {("",)}
+    thresholds = tfma.metrics.metric_thresholds_from_metrics_specs(
+        config.metrics_specs, eval_config=config
+    )
+    tests = (metrics.AUC_CHANCE_P_VALUE_NAME, metrics.AUC_REGRESSION_P_VALUE_NAME)
+    assert {(k.name, k.model_name, k.output_name) for k in thresholds} == {
+        (name, "", output) for name in tests for output in GATED_OUTPUTS
+    }
 
 
 # --- Through TFMA, with a SavedModel of the Trainer's contract ------------------------
@@ -375,19 +505,31 @@ def test_value_thresholds_bless_a_good_model(esm2_run):
     assert tfma.load_validation_result(esm2_run).validation_ok
 
 
-def test_change_thresholds_against_a_better_baseline(data, tmp_path):
-    """The candidate loses to the baseline on CVR/CTCVR AUC: not blessed."""
-    columns, path, models = data
-    config = ec.build_eval_config("esm2", baseline=True)
-    output = _run(
-        config,
-        path,
-        {CANDIDATE: models[CANDIDATE], BETTER: models[BETTER]},
-        str(tmp_path),
-    )
+def _failed(output: str):
+    """(output, metric name) of every failed threshold of a TFMA output."""
+    validation = tfma.load_validation_result(output)
+    return {
+        (f.metric_key.output_name, f.metric_key.name)
+        for s in validation.metric_validations_per_slice
+        for f in s.failures
+    }
 
-    keys = ec.metric_keys("esm2", tfma_model_name=tfma.CANDIDATE_KEY)
-    diffs = named_metrics(output, keys, diff=True)[OVERALL]
+
+@pytest.fixture(scope="module")
+def worse_than_baseline_run(data, tmp_path_factory):
+    """The candidate against a better baseline."""
+    _, path, models = data
+    output = str(tmp_path_factory.mktemp("vs_better"))
+    config = ec.build_eval_config("esm2", baseline=True)
+    return _run(config, path, [models[CANDIDATE], models[BETTER]], output)
+
+
+def test_paired_comparison_against_a_better_baseline(data, worse_than_baseline_run):
+    """The candidate loses to the baseline on CVR/CTCVR AUC: not blessed."""
+    columns, _, _ = data
+    output = worse_than_baseline_run
+    comparison = results.baseline_comparison(output)
+    assert set(comparison) == {ec.CVR_AUC, ec.CTCVR_AUC}
     clicked = columns[features.LABEL_CLICK] == 1
     for name, output_name, mask in (
         (ec.CVR_AUC, features.OUTPUT_PCVR, clicked),
@@ -396,27 +538,105 @@ def test_change_thresholds_against_a_better_baseline(data, tmp_path):
         expected = _auc(columns, output_name, features.LABEL_PURCHASE, mask) - _auc(
             columns, output_name, features.LABEL_PURCHASE, mask, score_set=BETTER
         )
-        assert expected < -1e-3
-        assert diffs[name] == pytest.approx(expected, abs=1e-9)
+        assert expected < -0.05
+        figures = comparison[name]
+        assert figures["delta"] == pytest.approx(expected, abs=1e-6)
+        assert figures["ci_low"] < figures["delta"] < figures["ci_high"] < 0.0
+        assert figures["p_value"] < 0.025 and figures["alpha"] == pytest.approx(0.025)
+        assert figures["margin"] == 0.0
+    assert _failed(output) == {
+        (o, metrics.AUC_REGRESSION_P_VALUE_NAME) for o in GATED_OUTPUTS
+    }
+    for line in results.blessing_failures(output):
+        assert re.fullmatch(
+            r"(cvr|ctcvr)_auc worse than the blessed baseline: change -0\.\d{4} "
+            r"\(95% CI -0\.\d{4} to -0\.\d{4}\), p (=|<) [0-9.e-]+ "
+            r"\(refused when p < 0\.025\)",
+            line,
+        ), line
 
-    # Every figure for the candidate; for the baseline only the compared AUCs.
-    computed = named_metrics(output, keys)[OVERALL]
-    assert set(computed) == set(keys)
-    baseline = {
-        (key.name, key.output_name)
-        for key in load_metrics(output)[OVERALL]
-        if key.model_name == tfma.BASELINE_KEY and not key.is_diff
-    }
-    assert baseline == {
-        (metrics.EXACT_AUC_NAME, features.OUTPUT_PCVR),
-        (metrics.EXACT_AUC_NAME, features.OUTPUT_PCTCVR),
-    }
 
-    validation = tfma.load_validation_result(output)
-    assert not validation.validation_ok
-    failed = {
-        (f.metric_key.output_name, f.metric_key.is_diff)
-        for s in validation.metric_validations_per_slice
-        for f in s.failures
+def test_with_a_baseline_the_candidate_keeps_its_full_metric_set(
+    worse_than_baseline_run,
+):
+    output = worse_than_baseline_run
+    keys = ec.metric_keys("esm2", tfma_model_name=tfma.CANDIDATE_KEY)
+    assert set(named_metrics(output, keys)[OVERALL]) == set(keys)
+    comparison = named_metrics(output, ec.COMPARISON_KEYS)[OVERALL]
+    assert set(comparison) == set(ec.COMPARISON_KEYS)
+    # Nothing is stored for the baseline, and no diff: the paired test holds it.
+    stored = load_metrics(output)[OVERALL]
+    assert not [k for k in stored if k.model_name == tfma.BASELINE_KEY or k.is_diff]
+
+
+def test_a_candidate_identical_to_the_baseline_is_blessed(data, tmp_path):
+    _, path, models = data
+    config = ec.build_eval_config("esm2", baseline=True)
+    output = _run(config, path, [models[CANDIDATE]] * 2, str(tmp_path))
+    assert tfma.load_validation_result(output).validation_ok
+    assert results.blessing_failures(output) == []
+    for figures in results.baseline_comparison(output).values():
+        assert figures["delta"] == 0.0 and figures["se"] == 0.0
+        assert figures["p_value"] == 0.5
+
+
+@pytest.fixture(scope="module")
+def first_run_of_a_constant_model(data, tmp_path_factory):
+    _, path, models = data
+    output = str(tmp_path_factory.mktemp("constant_first_run"))
+    config = _first_run(ec.build_eval_config("esm2", baseline=True))
+    return _run(config, path, [models[CONSTANT]], output)
+
+
+def test_a_constant_model_fails_the_skill_floor_on_a_first_run(
+    first_run_of_a_constant_model,
+):
+    output = first_run_of_a_constant_model
+    assert _failed(output) == {
+        (o, metrics.AUC_CHANCE_P_VALUE_NAME) for o in GATED_OUTPUTS
     }
-    assert failed == {(features.OUTPUT_PCVR, True), (features.OUTPUT_PCTCVR, True)}
+    assert results.skill_tests(output) == {
+        ec.CVR_AUC: {"auc": 0.5, "p_value": 0.5},
+        ec.CTCVR_AUC: {"auc": 0.5, "p_value": 0.5},
+    }
+    assert results.baseline_comparison(output) == {}
+    assert sorted(results.blessing_failures(output)) == [
+        "ctcvr_auc no better than chance: AUC 0.5000, p = 0.50 (needs p <= 0.01)",
+        "cvr_auc no better than chance: AUC 0.5000, p = 0.50 (needs p <= 0.01)",
+    ]
+
+
+def test_the_skill_floor_passes_a_model_with_skill(esm2_run):
+    tests = results.skill_tests(esm2_run)
+    assert set(tests) == {ec.CVR_AUC, ec.CTCVR_AUC}
+    for test in tests.values():
+        assert test["auc"] > 0.6 and test["p_value"] < 1e-4
+
+
+def test_the_run_summary_states_the_comparison_and_the_failures(
+    worse_than_baseline_run,
+):
+    output = worse_than_baseline_run
+    summary = RunSummary(
+        artifacts={},
+        quality_report=None,
+        anomalies={},
+        metrics=results.candidate_metrics(output)[OVERALL],
+        blessing_failures=results.blessing_failures(output),
+        comparison=results.baseline_comparison(output),
+    ).format()
+    cvr = results.baseline_comparison(output)[ec.CVR_AUC]
+    assert "AUC change vs the blessed baseline" in summary
+    assert (
+        f"  cvr_auc      change {cvr['delta']:+.4f} (95% CI {cvr['ci_low']:+.4f} to "
+        f"{cvr['ci_high']:+.4f}), {results.p_value_text(cvr['p_value'])} "
+        "(refused when p < 0.025)"
+    ) in summary.splitlines()
+    assert "    cvr_auc worse than the blessed baseline: change" in summary
+
+
+def test_p_values_are_shown_to_two_significant_digits():
+    assert results.p_value_text(0.5) == "p = 0.50"
+    assert results.p_value_text(0.0123) == "p = 0.012"
+    assert results.p_value_text(0.0003) == "p = 0.0003"
+    assert results.p_value_text(2e-9) == "p < 0.0001"

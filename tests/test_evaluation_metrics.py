@@ -287,7 +287,7 @@ def test_merged_accumulators_hold_every_example_once(weighted):
     """What several workers do: fill accumulators apart, compact some, merge."""
     frame = _all_cases()
     combiner = metrics._scored_examples_computation(
-        None, "", "", None, None, None, weighted, group_key=USER
+        metrics._KeyArgs(None, "", "", None, None, None, weighted), group_key=USER
     ).combiner
     parts = np.array_split(frame, 3)
     accumulators = []
