@@ -1,21 +1,28 @@
 """What ESM2, ESMM and the baselines have in common.
 
-A model says how it composes its probabilities (``compose``) and which tasks
-it trains on (``TASKS``); this base class turns that into the four outputs
-every model exports, the weighted training objective, and the Keras training
-and evaluation steps.
+A model says how it composes its probabilities (``compose``), which towers
+it has (``TOWERS``) and which tasks it trains on (``TASKS``); this base class
+turns that into the four outputs every model exports, the position-bias
+offsets of the towers, the weighted training objective, and the Keras
+training and evaluation steps.
+
+Training steps see the bias features (position); evaluation steps and the
+exported model do not, so the validation figures Keras logs are those of
+the model as served.
 """
 
 from __future__ import annotations
 
 import abc
 import dataclasses
-from typing import Dict, Mapping, Optional, Tuple
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 import tensorflow as tf
 import tf_keras
 
+from models.auc import HistogramAUC
 from models.config import ModelConfig
+from models.layers import PositionBias
 from models.probability import LogProb, log_loss
 from transform import features
 
@@ -56,22 +63,64 @@ def click_then_conversion(pctr: LogProb, pcvr: LogProb) -> Dict[str, LogProb]:
     }
 
 
+def serving_inputs(inputs: Features) -> Dict[str, tf.Tensor]:
+    """The features a served model gets: the bias ones (position) left out."""
+    return {
+        name: value
+        for name, value in inputs.items()
+        if name in features.SERVING_FEATURE_NAMES
+    }
+
+
+# Training-time AUCs (TensorBoard): (metric name, label, output, population).
+_TRACKED_AUCS: Tuple[Tuple[str, str, str, Optional[str]], ...] = (
+    ("ctr_auc", features.LABEL_CLICK, features.OUTPUT_PCTR, None),
+    (
+        "cvr_auc",
+        features.LABEL_PURCHASE,
+        features.OUTPUT_PCVR,
+        features.LABEL_CLICK,
+    ),
+    ("ctcvr_auc", features.LABEL_PURCHASE, features.OUTPUT_PCTCVR, None),
+)
+
+
+def _sum_over_replicas(value: tf.Tensor) -> tf.Tensor:
+    """``value`` summed over the replicas of a distribution strategy (or as is)."""
+    context = tf.distribute.get_replica_context()
+    if context is None or context.num_replicas_in_sync == 1:
+        return value
+    return context.all_reduce(tf.distribute.ReduceOp.SUM, value)
+
+
 class EntireSpaceModel(tf_keras.Model, abc.ABC):
     """A multi-task CVR model with the outputs of shared/specs/evaluation.md."""
 
     # Names (keys of ``TASKS``) of the losses the model trains on.
     TASKS: Tuple[str, ...] = ()
+    # Names of the towers whose logits get a position-bias offset; none for
+    # a model without towers.
+    TOWERS: Tuple[str, ...] = ()
 
     def __init__(self, vocab_sizes: Mapping[str, int], config: ModelConfig, **kwargs):
         super().__init__(**kwargs)
         self.config = config
         self.vocab_sizes = dict(vocab_sizes)
+        self.position_bias = (
+            PositionBias(
+                vocab_sizes[features.POSITION],
+                len(self.TOWERS),
+                config.position_unknown_rate,
+                name="position_bias",
+            )
+            if self.TOWERS
+            else None
+        )
         self._loss_tracker = tf_keras.metrics.Mean(name="loss")
         self._task_trackers = {
             task: tf_keras.metrics.Mean(name=f"{task}_loss") for task in self.TASKS
         }
-        self._ctr_auc = tf_keras.metrics.AUC(name="ctr_auc", num_thresholds=1000)
-        self._ctcvr_auc = tf_keras.metrics.AUC(name="ctcvr_auc", num_thresholds=1000)
+        self._aucs = {name: HistogramAUC(name=name) for name, *_ in _TRACKED_AUCS}
 
     @abc.abstractmethod
     def compose(self, inputs: Features, training: bool) -> Dict[str, LogProb]:
@@ -80,6 +129,15 @@ class EntireSpaceModel(tf_keras.Model, abc.ABC):
         An output the model does not estimate (ESMM's pctavr) is left out and
         exported as 0, as the evaluation spec asks.
         """
+
+    def tower_probabilities(
+        self, logits: Sequence[tf.Tensor], inputs: Features, training: bool
+    ) -> List[LogProb]:
+        """The towers' probabilities (``TOWERS`` order), each logit shifted by
+        the position-bias offset: the logged position's in training, the
+        "position unknown" one where ``inputs`` has no position."""
+        offsets = self.position_bias(inputs, logits[0], training=training)
+        return [LogProb.from_logit(logit + o) for logit, o in zip(logits, offsets)]
 
     def task_losses(
         self, labels: Features, probs: Mapping[str, LogProb]
@@ -104,12 +162,7 @@ class EntireSpaceModel(tf_keras.Model, abc.ABC):
     # --- Training and evaluation steps --------------------------------------
     @property
     def metrics(self):
-        return [
-            self._loss_tracker,
-            *self._task_trackers.values(),
-            self._ctr_auc,
-            self._ctcvr_auc,
-        ]
+        return [self._loss_tracker, *self._task_trackers.values(), *self._aucs.values()]
 
     def _track(
         self,
@@ -118,17 +171,18 @@ class EntireSpaceModel(tf_keras.Model, abc.ABC):
         losses: Mapping[str, tf.Tensor],
         total: tf.Tensor,
     ) -> Dict[str, tf.Tensor]:
-        self._loss_tracker.update_state(total)
+        # Each replica's losses are its share of the global batch's mean:
+        # summed, they are the figures of the whole batch.
+        self._loss_tracker.update_state(_sum_over_replicas(total))
         for name, value in losses.items():
-            self._task_trackers[name].update_state(value)
-        self._ctr_auc.update_state(
-            tf.reshape(labels[features.LABEL_CLICK], [-1]),
-            probs[features.OUTPUT_PCTR].prob(),
-        )
-        self._ctcvr_auc.update_state(
-            tf.reshape(labels[features.LABEL_PURCHASE], [-1]),
-            probs[features.OUTPUT_PCTCVR].prob(),
-        )
+            self._task_trackers[name].update_state(_sum_over_replicas(value))
+        for name, label, output, population in _TRACKED_AUCS:
+            prob = probs[output]
+            self._aucs[name].update_state(
+                labels[label],
+                prob.log_p - prob.log_q,
+                None if population is None else labels[population],
+            )
         return {m.name: m.result() for m in self.metrics}
 
     def _objective(self, inputs: Features, labels: Features, training: bool):
@@ -136,32 +190,43 @@ class EntireSpaceModel(tf_keras.Model, abc.ABC):
         losses = self.task_losses(labels, probs)
         total = tf.add_n(list(losses.values()))
         if self.losses:  # regularisation terms of the layers, if any
-            total += tf.add_n(self.losses)
+            total += tf.nn.scale_regularization_loss(tf.add_n(self.losses))
         return probs, losses, total
 
     def train_step(self, data):
         inputs, labels = data
         with tf.GradientTape() as tape:
             probs, losses, total = self._objective(inputs, labels, training=True)
+        # Under a distribution strategy the optimiser sums the replicas'
+        # gradients; each replica's loss is already its share of the global
+        # mean (mean_log_loss), so the sum is the single-device gradient.
         grads = tape.gradient(total, self.trainable_variables)
         self.optimizer.apply_gradients(zip(grads, self.trainable_variables))
         return self._track(labels, probs, losses, total)
 
     def test_step(self, data):
         inputs, labels = data
-        probs, losses, total = self._objective(inputs, labels, training=False)
+        probs, losses, total = self._objective(
+            serving_inputs(inputs), labels, training=False
+        )
         return self._track(labels, probs, losses, total)
 
 
 def mean_log_loss(
     label: tf.Tensor, prob: LogProb, mask: Optional[tf.Tensor] = None
 ) -> tf.Tensor:
-    """Mean log loss over the batch, or over the examples where ``mask`` is 1.
+    """Mean log loss over the global batch, or over its examples where ``mask`` is 1.
 
-    A masked mean over a batch without any selected example is 0, not NaN.
+    Under a distribution strategy each replica returns its examples' share:
+    their loss sum over the global batch's count (``tf.nn.compute_average_loss``
+    with the global batch size, and the same for a masked population), so
+    the replicas' gradients add up to the gradient of the global mean. A
+    masked mean over a batch without any selected example is 0, not NaN.
     """
     per_example = log_loss(tf.reshape(label, [-1]), prob)
     if mask is None:
-        return tf.reduce_mean(per_example)
+        mask = tf.ones_like(per_example)
     mask = tf.cast(tf.reshape(mask, [-1]), per_example.dtype)
-    return tf.math.divide_no_nan(tf.reduce_sum(per_example * mask), tf.reduce_sum(mask))
+    return tf.math.divide_no_nan(
+        tf.reduce_sum(per_example * mask), _sum_over_replicas(tf.reduce_sum(mask))
+    )

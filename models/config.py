@@ -24,6 +24,14 @@ class ModelConfig:
     loss_weight_ctavr: float = 1.0
     loss_weight_ctcvr: float = 1.0
     loss_weight_cvr: float = 1.0
+    # Share of training lookups of each ID feature sent to a random OOV
+    # bucket, so every OOV row is trained: a request with a missing or new
+    # ID gets a learned "unknown" embedding, not its random initial value.
+    id_unknown_rate: float = 0.01
+    # Share of training examples whose position is hidden, which trains the
+    # position-bias offset the served model uses (position is unknown when
+    # ranking; models/layers.py, PositionBias).
+    position_unknown_rate: float = 0.1
     # Seeds weight initialisation, dropout and shuffling; runs that differ
     # only in it measure the spread of a model's figures.
     seed: int = 0

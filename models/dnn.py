@@ -18,19 +18,28 @@ from models.probability import LogProb
 
 class DNN(EntireSpaceModel):
     TASKS = ("ctr", "cvr")
+    TOWERS = ("ctr", "cvr")
 
     def __init__(self, vocab_sizes, config, **kwargs):
         super().__init__(vocab_sizes, config, **kwargs)
-        self.ctr_embedding = SharedEmbedding(vocab_sizes, name="ctr_embedding")
-        self.cvr_embedding = SharedEmbedding(vocab_sizes, name="cvr_embedding")
+        self.ctr_embedding = SharedEmbedding(
+            vocab_sizes, config.id_unknown_rate, name="ctr_embedding"
+        )
+        self.cvr_embedding = SharedEmbedding(
+            vocab_sizes, config.id_unknown_rate, name="cvr_embedding"
+        )
         self.ctr_tower = Tower(config.tower_units, config.dropout, name="ctr_tower")
         self.cvr_tower = Tower(config.tower_units, config.dropout, name="cvr_tower")
 
     def compose(self, inputs: Features, training: bool) -> Dict[str, LogProb]:
-        pctr = LogProb.from_logit(
-            self.ctr_tower(self.ctr_embedding(inputs), training=training)
-        )
-        pcvr = LogProb.from_logit(
-            self.cvr_tower(self.cvr_embedding(inputs), training=training)
+        ctr_input = self.ctr_embedding(inputs, training=training)
+        cvr_input = self.cvr_embedding(inputs, training=training)
+        pctr, pcvr = self.tower_probabilities(
+            [
+                self.ctr_tower(ctr_input, training=training),
+                self.cvr_tower(cvr_input, training=training),
+            ],
+            inputs,
+            training,
         )
         return click_then_conversion(pctr, pcvr)

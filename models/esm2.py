@@ -25,23 +25,24 @@ from transform import features
 
 class ESM2(EntireSpaceModel):
     TASKS = ("ctr", "ctavr", "ctcvr")
+    TOWERS = ("y1", "y2", "y3", "y4")
 
     def __init__(self, vocab_sizes, config, **kwargs):
         super().__init__(vocab_sizes, config, **kwargs)
-        self.sem = SharedEmbedding(vocab_sizes, name="sem")
+        self.sem = SharedEmbedding(vocab_sizes, config.id_unknown_rate, name="sem")
         # The DPM: one tower per decomposed probability y1..y4.
         self.towers = [
-            Tower(config.tower_units, config.dropout, name=f"y{k}_tower")
-            for k in (1, 2, 3, 4)
+            Tower(config.tower_units, config.dropout, name=f"{name}_tower")
+            for name in self.TOWERS
         ]
 
     def decomposed(self, inputs: Features, training: bool) -> Dict[str, LogProb]:
         """y1..y4 of the DPM, before composition."""
-        shared = self.sem(inputs)
-        return {
-            f"y{k}": LogProb.from_logit(tower(shared, training=training))
-            for k, tower in enumerate(self.towers, start=1)
-        }
+        shared = self.sem(inputs, training=training)
+        logits = [tower(shared, training=training) for tower in self.towers]
+        return dict(
+            zip(self.TOWERS, self.tower_probabilities(logits, inputs, training))
+        )
 
     def compose(self, inputs: Features, training: bool) -> Dict[str, LogProb]:
         y = self.decomposed(inputs, training)

@@ -16,15 +16,22 @@ from models.probability import LogProb
 
 class ESMM(EntireSpaceModel):
     TASKS = ("ctr", "ctcvr")
+    TOWERS = ("ctr", "cvr")
 
     def __init__(self, vocab_sizes, config, **kwargs):
         super().__init__(vocab_sizes, config, **kwargs)
-        self.sem = SharedEmbedding(vocab_sizes, name="sem")
+        self.sem = SharedEmbedding(vocab_sizes, config.id_unknown_rate, name="sem")
         self.ctr_tower = Tower(config.tower_units, config.dropout, name="ctr_tower")
         self.cvr_tower = Tower(config.tower_units, config.dropout, name="cvr_tower")
 
     def compose(self, inputs: Features, training: bool) -> Dict[str, LogProb]:
-        shared = self.sem(inputs)
-        pctr = LogProb.from_logit(self.ctr_tower(shared, training=training))
-        pcvr = LogProb.from_logit(self.cvr_tower(shared, training=training))
+        shared = self.sem(inputs, training=training)
+        pctr, pcvr = self.tower_probabilities(
+            [
+                self.ctr_tower(shared, training=training),
+                self.cvr_tower(shared, training=training),
+            ],
+            inputs,
+            training,
+        )
         return click_then_conversion(pctr, pcvr)

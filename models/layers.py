@@ -1,8 +1,8 @@
-"""The building blocks every model shares: the embedding module and the towers."""
+"""The building blocks every model shares: embeddings, towers, position bias."""
 
 from __future__ import annotations
 
-from typing import Dict, Mapping, Sequence
+from typing import Dict, List, Mapping, Sequence
 
 import tensorflow as tf
 import tf_keras
@@ -10,18 +10,38 @@ import tf_keras
 from transform import features
 
 
+def hide_at_random(
+    index: tf.Tensor, rate: float, replacement: tf.Tensor
+) -> tf.Tensor:
+    """``index`` with a share ``rate`` of its entries swapped for ``replacement``.
+
+    Trains the rows a request without the value will use: without it those
+    rows keep their random initial values, and a served score for such a
+    request comes from weights no example ever touched.
+    """
+    hidden = tf.random.uniform(tf.shape(index)) < rate
+    return tf.where(hidden, tf.cast(replacement, index.dtype), index)
+
+
 class SharedEmbedding(tf_keras.layers.Layer):
     """ESM2's SEM: one embedding per ID feature, concatenated with the dense ones.
 
     Dense features arrive already squashed by Transform (tanh of the z-score,
-    the paper's eq. 17), so they enter the concatenation as they are.
+    the paper's eq. 17), so they enter the concatenation as they are. In
+    training, a share ``unknown_rate`` of each ID feature's lookups goes to
+    a random OOV bucket (the last ``features.NUM_OOV_BUCKETS`` rows), so the
+    buckets that unseen and missing IDs land in at serving are trained.
     """
 
-    def __init__(self, vocab_sizes: Mapping[str, int], **kwargs):
+    def __init__(
+        self, vocab_sizes: Mapping[str, int], unknown_rate: float = 0.0, **kwargs
+    ):
         super().__init__(**kwargs)
         missing = [c.name for c in features.ID_FEATURES if c.name not in vocab_sizes]
         if missing:
             raise ValueError(f"no vocabulary size for ID features {missing}")
+        self.unknown_rate = unknown_rate
+        self.vocab_sizes = {c.name: vocab_sizes[c.name] for c in features.ID_FEATURES}
         self.embeddings: Dict[str, tf_keras.layers.Embedding] = {
             column.name: tf_keras.layers.Embedding(
                 vocab_sizes[column.name],
@@ -31,9 +51,21 @@ class SharedEmbedding(tf_keras.layers.Layer):
             for column in features.ID_FEATURES
         }
 
-    def call(self, inputs: Mapping[str, tf.Tensor]) -> tf.Tensor:
+    def _index(self, name: str, index: tf.Tensor, training: bool) -> tf.Tensor:
+        index = tf.reshape(index, [-1])
+        if not training or self.unknown_rate <= 0.0:
+            return index
+        first_oov = self.vocab_sizes[name] - features.NUM_OOV_BUCKETS
+        bucket = tf.random.uniform(
+            tf.shape(index), first_oov, self.vocab_sizes[name], dtype=index.dtype
+        )
+        return hide_at_random(index, self.unknown_rate, bucket)
+
+    def call(self, inputs: Mapping[str, tf.Tensor], training: bool = False) -> tf.Tensor:
         parts = [
-            self.embeddings[column.name](tf.reshape(inputs[column.name], [-1]))
+            self.embeddings[column.name](
+                self._index(column.name, inputs[column.name], training)
+            )
             for column in features.ID_FEATURES
         ]
         parts += [
@@ -41,6 +73,52 @@ class SharedEmbedding(tf_keras.layers.Layer):
             for column in features.DENSE_FEATURES
         ]
         return tf.concat(parts, axis=1)
+
+
+class PositionBias(tf_keras.layers.Layer):
+    """A shallow position-bias tower: one logit offset per model tower.
+
+    Where an item was shown changes whether it is clicked (and, through who
+    clicks deep in a page, whether a click converts), but when ranking
+    candidates the position is not known yet. So position never enters the
+    towers: it adds a learned offset per position to each tower's logit in
+    training (the "shallow tower" of Zhao et al., RecSys 2019), and the
+    towers learn relevance net of where the item was shown. A share
+    ``unknown_rate`` of training examples has its position hidden, which
+    trains the offset of an extra "position unknown" row; the served model
+    always uses that row, so its scores are calibrated for an unknown slot
+    and rank by the towers alone. Offsets start at 0.
+    """
+
+    def __init__(
+        self, vocab_size: int, num_logits: int, unknown_rate: float, **kwargs
+    ):
+        super().__init__(**kwargs)
+        self.unknown_index = vocab_size  # the row after the vocabulary's
+        self.unknown_rate = unknown_rate
+        self.num_logits = num_logits
+        self.offsets = tf_keras.layers.Embedding(
+            vocab_size + 1,
+            num_logits,
+            embeddings_initializer="zeros",
+            name="position_offsets",
+        )
+
+    def call(
+        self,
+        inputs: Mapping[str, tf.Tensor],
+        batch_like: tf.Tensor,
+        training: bool = False,
+    ) -> List[tf.Tensor]:
+        """``num_logits`` offsets of shape (batch,); "unknown" without a position."""
+        position = inputs.get(features.POSITION)
+        if position is None:
+            index = tf.fill(tf.shape(batch_like)[:1], self.unknown_index)
+        else:
+            index = tf.reshape(position, [-1])
+            if training and self.unknown_rate > 0.0:
+                index = hide_at_random(index, self.unknown_rate, self.unknown_index)
+        return tf.unstack(self.offsets(index), num=self.num_logits, axis=1)
 
 
 class Tower(tf_keras.layers.Layer):

@@ -4,7 +4,10 @@ The exported SavedModel's ``serving_default`` signature takes serialized raw
 tf.Examples (no labels), applies the Transform graph inside and returns the
 four outputs of every model (``features.MODEL_OUTPUTS``). TF Serving calls it
 for predictions and TFMA for evaluation (TFMA reads the labels from the same
-raw examples); ``transform_features`` exposes the Transform graph alone.
+raw examples). It ignores the position (unknown when ranking; the model uses
+its trained "position unknown" offset), so what TFMA evaluates is what is
+served. ``at_logged_position`` scores at each example's logged position, for
+analysis only; ``transform_features`` exposes the Transform graph alone.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from tfx.types import standard_artifacts
 from tfx.types import standard_component_specs as specs
 from tfx_bsl.public import tfxio
 
-from models.base import EntireSpaceModel
+from models.base import EntireSpaceModel, serving_inputs
 from models.config import ModelConfig
 from models.registry import build_model
 from transform import features
@@ -38,11 +41,9 @@ EPOCHS_KEY = "epochs"
 SERVING_SIGNATURE = features.SERVING_SIGNATURE
 TRANSFORM_SIGNATURE = "transform_features"
 # A step-bounded run is logged and validated this many times (Keras "epochs"
-# of train_steps / EVAL_ROUNDS steps each), so TensorBoard shows a curve.
+# of about train_steps / EVAL_ROUNDS steps each), so TensorBoard shows a curve.
 EVAL_ROUNDS = 10
-MODEL_FEATURES: Tuple[str, ...] = tuple(
-    c.name for c in features.ID_FEATURES + features.DENSE_FEATURES
-)
+MODEL_FEATURES: Tuple[str, ...] = features.TRAINING_FEATURE_NAMES
 
 
 def model_config_from(custom_config: Mapping[str, Any] | None) -> ModelConfig:
@@ -126,21 +127,22 @@ def trainer_fn_args(
 def serving_feature_spec(tf_transform_output: tft.TFTransformOutput) -> Dict[str, Any]:
     """Parse spec for serving requests: model features only, each optional.
 
-    A missing ID becomes "" or -1, which the vocabulary maps to an OOV bucket;
-    a missing float becomes NaN, which Transform maps to the training mean; a
-    missing count becomes 0.
+    A missing ID becomes "" or -1, which the vocabulary maps to an OOV bucket
+    (trained: ``ModelConfig.id_unknown_rate``); a missing float becomes NaN,
+    which Transform maps to the training mean; a missing count becomes 0.
     """
     raw_spec = tf_transform_output.raw_feature_spec()
     spec = {}
-    for column in features.ID_FEATURES + features.DENSE_FEATURES:
-        feature = raw_spec[column.name]
+    for name in MODEL_FEATURES:
+        column = features.COLUMNS_BY_NAME[name]
+        feature = raw_spec[name]
         if column.dtype is str:
             default = ""
         elif column.dtype is float:
             default = float("nan")
         else:
-            default = -1 if column.role == features.ROLE_ID else 0
-        spec[column.name] = tf.io.FixedLenFeature(
+            default = 0 if column.role == features.ROLE_DENSE else -1
+        spec[name] = tf.io.FixedLenFeature(
             feature.shape,
             feature.dtype,
             default_value=np.full(feature.shape, default).tolist(),
@@ -168,6 +170,12 @@ class ExportModule(tf.Module):
         input_signature=[tf.TensorSpec([None], tf.string, name=features.SERVING_INPUT)]
     )
     def serve(self, examples: tf.Tensor) -> Dict[str, tf.Tensor]:
+        return self.model(serving_inputs(self.transform_raw(examples)), training=False)
+
+    @tf.function(
+        input_signature=[tf.TensorSpec([None], tf.string, name=features.SERVING_INPUT)]
+    )
+    def at_logged_position(self, examples: tf.Tensor) -> Dict[str, tf.Tensor]:
         return self.model(self.transform_raw(examples), training=False)
 
     @tf.function(
@@ -186,6 +194,7 @@ def export(
         path,
         signatures={
             SERVING_SIGNATURE: module.serve,
+            features.LOGGED_POSITION_SIGNATURE: module.at_logged_position,
             TRANSFORM_SIGNATURE: module.transform_features,
         },
     )
@@ -196,19 +205,39 @@ def fit_schedule(
 ) -> Tuple[Optional[int], int, Optional[int]]:
     """(passes of the train dataset, Keras epochs, steps per Keras epoch).
 
-    With a step count the split is repeated and cut into ``EVAL_ROUNDS``
-    rounds; without one, each Keras epoch is one full pass over the split.
+    With a step count the split is repeated and cut into rounds of
+    ceil(train_steps / EVAL_ROUNDS) steps (at most ``EVAL_ROUNDS`` of them);
+    ``StopAfterSteps`` ends the last round at exactly ``train_steps``. Without one, each Keras epoch is
+    one full pass over the split.
     One pass is the default because CTR models with large ID embeddings
     overfit sharply from the second pass on (the "one-epoch phenomenon",
     Zhang et al., CIKM 2022); on 1M ``paper`` impressions held-out CTR AUC
     fell from 0.779 to 0.753 between half an epoch and one and a half.
     """
     if train_steps:
-        rounds = max(1, min(EVAL_ROUNDS, train_steps))
-        return None, rounds, -(-train_steps // rounds)
+        per_round = -(-train_steps // max(1, min(EVAL_ROUNDS, train_steps)))
+        return None, -(-train_steps // per_round), per_round
     if epochs < 1:
         raise ValueError(f"epochs must be at least 1 without train steps, got {epochs}")
     return 1, epochs, None
+
+
+class StopAfterSteps(tf_keras.callbacks.Callback):
+    """Ends training after exactly ``steps`` batches, mid-epoch if need be.
+
+    Keras epochs have one length, so 15 steps in 10 rounds would otherwise
+    train 10 x 2 = 20; the last round is cut short and still validated.
+    """
+
+    def __init__(self, steps: int):
+        super().__init__()
+        self.steps = steps
+        self._done = 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._done += 1
+        if self._done >= self.steps:
+            self.model.stop_training = True
 
 
 def run_fn(fn_args: tfx.components.FnArgs) -> None:
@@ -227,28 +256,35 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
         True,
         num_epochs=passes,
     )
+    # Each validation reads the first eval_steps batches of one pass (all of
+    # a smaller split), never a repeated example: its AUCs are the
+    # Evaluator's when that covers the split.
     evaluation = input_dataset(
         fn_args.eval_files,
         fn_args.data_accessor,
         tf_transform_output,
         config.batch_size,
         False,
-        num_epochs=None if fn_args.eval_steps else 1,
+        num_epochs=1,
     )
+    if fn_args.eval_steps:
+        evaluation = evaluation.take(fn_args.eval_steps)
     with distribution_strategy().scope():
         model = build_model(vocabulary_sizes(tf_transform_output), config)
     logging.info("Training %s: %s", config.model, dataclasses.asdict(config))
+    callbacks = [
+        tf_keras.callbacks.TensorBoard(
+            log_dir=os.path.join(fn_args.model_run_dir, "logs"), update_freq="epoch"
+        )
+    ]
+    if fn_args.train_steps:
+        callbacks.append(StopAfterSteps(fn_args.train_steps))
     model.fit(
         train,
         epochs=keras_epochs,
         steps_per_epoch=steps_per_epoch,
         validation_data=evaluation,
-        validation_steps=fn_args.eval_steps,
-        callbacks=[
-            tf_keras.callbacks.TensorBoard(
-                log_dir=os.path.join(fn_args.model_run_dir, "logs"), update_freq="epoch"
-            )
-        ],
+        callbacks=callbacks,
         verbose=2,
     )
     export(model, tf_transform_output, fn_args.serving_model_dir)

@@ -37,8 +37,10 @@ from transform import features
 # The input of the exported signatures (models/trainer.py, ExportModule).
 EXAMPLES_INPUT = features.SERVING_INPUT
 DEFAULT_SIGNATURE = features.SERVING_SIGNATURE
+# What a request may carry; the position is not among them (unknown when
+# ranking: the served model uses its trained "position unknown" offset).
 MODEL_FEATURES: Dict[str, features.Column] = {
-    column.name: column for column in features.ID_FEATURES + features.DENSE_FEATURES
+    column.name: column for column in features.SERVING_FEATURES
 }
 USER_FEATURES: Tuple[str, ...] = features.USER_FEATURES
 RANKING_OUTPUTS: Tuple[str, ...] = (

@@ -44,7 +44,13 @@ def test_the_bench_reproduces_the_evaluators_figures(pipeline_run, tmp_path):
         f"{eval_config.TASK_CVR}_ece",
         f"{eval_config.TASK_CTR}_mean_prediction",
     ):
-        assert ours[()][name] == pytest.approx(pipelines[()][name], rel=1e-6), name
+        # TFMA batches the examples differently in the two runs, and float32
+        # scores move by ~3e-8 with the batch size (55 of 3,000 here): enough
+        # to reorder a few tied candidates, the same user and item shown at
+        # two positions, which the served model scores alike.
+        assert ours[()][name] == pytest.approx(
+            pipelines[()][name], rel=1e-6, abs=1e-5
+        ), name
 
 
 def test_write_examples_names_an_empty_directory(tmp_path):

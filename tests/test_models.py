@@ -12,7 +12,7 @@ from models.probability import LogProb, log_loss
 from models.registry import build_model
 from transform import features
 
-VOCAB = 7
+VOCAB = 7 + features.NUM_OOV_BUCKETS  # 7 known IDs, then the OOV buckets
 BATCH = 16
 SMALL = ModelConfig(tower_units=(8, 4), dropout=0.0)
 
@@ -23,7 +23,9 @@ def _sigmoid(x):
 
 def _inputs(batch=BATCH, seed=0):
     rng = np.random.default_rng(seed)
-    inputs = {c.name: rng.integers(0, VOCAB, batch) for c in features.ID_FEATURES}
+    inputs = {
+        c.name: rng.integers(0, VOCAB, batch) for c in features.VOCABULARY_FEATURES
+    }
     inputs.update(
         {
             c.name: rng.uniform(-1, 1, batch).astype("float32")
@@ -47,7 +49,7 @@ def _labels(batch=BATCH, seed=1):
 
 def _model(name, config=SMALL):
     return build_model(
-        {c.name: VOCAB for c in features.ID_FEATURES},
+        {c.name: VOCAB for c in features.VOCABULARY_FEATURES},
         ModelConfig(**{**config.__dict__, "model": name}),
     )
 
@@ -231,3 +233,85 @@ def test_prior_model_learns_base_rates_and_ranks_nothing():
 def test_unknown_optimizer_is_a_clear_error():
     with pytest.raises(ValueError, match="unknown optimizer 'sgd'"):
         _model("esm2", dataclasses.replace(SMALL, optimizer="sgd"))
+
+
+# --- Position bias and trained "unknown" rows --------------------------------
+def _learnable_data(n=512, seed=3):
+    """Inputs and labels where clicks follow a dense feature and the position."""
+    rng = np.random.default_rng(seed)
+    inputs = _inputs(batch=n, seed=seed)
+    signal = inputs[features.DENSE_FEATURES[0].name].numpy()
+    position = inputs[features.POSITION].numpy()
+    click = rng.uniform(size=n) < _sigmoid(2 * signal - 0.3 * position)
+    labels = {
+        features.LABEL_CLICK: click.astype("int64"),
+        features.LABEL_DACTION: (click & (rng.uniform(size=n) < 0.5)).astype("int64"),
+        features.LABEL_PURCHASE: (click & (rng.uniform(size=n) < 0.3)).astype("int64"),
+    }
+    return inputs, labels
+
+
+def _fit(model, inputs, labels, epochs=3):
+    data = tf.data.Dataset.from_tensor_slices((dict(inputs), labels)).batch(64)
+    model.fit(data, epochs=epochs, verbose=0)
+    return model
+
+
+@pytest.mark.parametrize("name", ["esm2", "esmm", "dnn"])
+def test_served_scores_ignore_the_position_and_use_the_trained_unknown_offset(name):
+    config = dataclasses.replace(SMALL, position_unknown_rate=0.2, learning_rate=0.02)
+    inputs, labels = _learnable_data()
+    model = _fit(_model(name, config), inputs, labels)
+    offsets = model.position_bias.offsets.embeddings.numpy()
+    unknown = offsets[model.position_bias.unknown_index]
+    # The "position unknown" row learned something (it starts at 0) ...
+    assert np.all(np.abs(unknown) > 1e-4), unknown
+    # ... and a model call without a position uses exactly it.
+    without = {k: v for k, v in inputs.items() if k != features.POSITION}
+    served = model(without)["pctr"].numpy()
+    forced = dict(
+        inputs, **{features.POSITION: tf.fill([512], tf.constant(VOCAB, tf.int64))}
+    )
+    np.testing.assert_allclose(served, model(forced)["pctr"].numpy(), rtol=1e-6)
+    # Keras validation scores as served: the logged positions change nothing.
+    shuffled = dict(
+        inputs, **{features.POSITION: tf.random.shuffle(inputs[features.POSITION])}
+    )
+    data = lambda x: tf.data.Dataset.from_tensor_slices((dict(x), labels)).batch(64)
+    assert model.evaluate(data(inputs), verbose=0) == model.evaluate(
+        data(shuffled), verbose=0
+    )
+
+
+def test_without_hidden_positions_the_unknown_offset_stays_untrained():
+    config = dataclasses.replace(SMALL, position_unknown_rate=0.0, learning_rate=0.02)
+    model = _fit(_model("esm2", config), *_learnable_data())
+    offsets = model.position_bias.offsets.embeddings.numpy()
+    assert np.all(offsets[model.position_bias.unknown_index] == 0.0)
+    assert np.any(offsets[:VOCAB] != 0.0)  # the logged positions' rows did learn
+
+
+def _oov_rows(model, column):
+    table = model.sem.embeddings[column].embeddings.numpy()
+    return table[VOCAB - features.NUM_OOV_BUCKETS :]
+
+
+@pytest.mark.parametrize("rate, trained", [(0.3, True), (0.0, False)])
+def test_every_oov_row_is_trained_only_with_hidden_ids(rate, trained):
+    """Inputs use the 7 known IDs only, so OOV rows learn from hidden IDs alone."""
+    config = dataclasses.replace(SMALL, id_unknown_rate=rate, learning_rate=0.02)
+    inputs, labels = _learnable_data(n=1024)
+    known = {
+        name: value % (VOCAB - features.NUM_OOV_BUCKETS)
+        if name in [c.name for c in features.ID_FEATURES]
+        else value
+        for name, value in inputs.items()
+    }
+    tf.keras.utils.set_random_seed(0)
+    model = _model("esm2", config)
+    model(known)  # builds the tables
+    before = {c.name: _oov_rows(model, c.name) for c in features.ID_FEATURES}
+    _fit(model, known, labels, epochs=2)
+    for column in features.ID_FEATURES:
+        moved = np.any(_oov_rows(model, column.name) != before[column.name], axis=1)
+        assert np.all(moved) if trained else not np.any(moved), column.name

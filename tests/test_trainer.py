@@ -9,10 +9,10 @@ import tensorflow as tf
 import tensorflow_transform as tft
 from sklearn.metrics import roc_auc_score
 
+from evaluation import results
 from pipeline import run_summary
 from models.trainer import (
     EVAL_ROUNDS,
-    MODEL_FEATURES,
     SERVING_SIGNATURE,
     fit_schedule,
     input_dataset,
@@ -85,13 +85,42 @@ def test_serving_signature_equals_transform_then_model(served, pipeline_run):
     raw_spec = tft_output.raw_feature_spec()
     raw = tf.io.parse_example(tf.constant(records), raw_spec)
     transformed = tft_output.transform_raw_features(raw)
+    # serving_default: the model without the position (unknown when ranking).
     from_model = served.model(
-        {name: transformed[name] for name in MODEL_FEATURES}, training=False
+        {name: transformed[name] for name in features.SERVING_FEATURE_NAMES},
+        training=False,
     )
     for name in features.MODEL_OUTPUTS:
         np.testing.assert_allclose(
             from_serving[name].numpy(), from_model[name].numpy(), rtol=1e-5, atol=1e-7
         )
+
+
+def _at_position(record: bytes, position: int) -> bytes:
+    example = tf.train.Example.FromString(record)
+    example.features.feature[features.POSITION].int64_list.value[:] = [position]
+    return example.SerializeToString()
+
+
+def test_served_scores_do_not_depend_on_the_position(served, pipeline_run):
+    """serving_default ranks as if the slot were unknown; the analysis
+    signature at_logged_position is the one that reads it."""
+    _, summary = pipeline_run
+    records = _eval_records(summary, limit=64)
+    top, deep = (
+        tf.constant([_at_position(r, p) for r in records]) for p in (1, 30)
+    )
+    serve = served.signatures[SERVING_SIGNATURE]
+    logged = served.signatures[features.LOGGED_POSITION_SIGNATURE]
+    for name in features.MODEL_OUTPUTS:
+        np.testing.assert_array_equal(
+            serve(examples=top)[name].numpy(), serve(examples=deep)[name].numpy()
+        )
+    # The trained position bias: a top slot is clicked more than slot 30.
+    assert np.all(
+        logged(examples=top)[features.OUTPUT_PCTR].numpy()
+        > logged(examples=deep)[features.OUTPUT_PCTR].numpy()
+    )
 
 
 def test_unseen_ids_and_missing_optional_features_are_served(served, pipeline_run):
@@ -119,6 +148,8 @@ def test_fit_schedule_by_steps_or_by_full_passes():
     # A step count repeats the split and is cut into validation rounds.
     assert fit_schedule(1000, epochs=1) == (None, EVAL_ROUNDS, 100)
     assert fit_schedule(3, epochs=1) == (None, 3, 1)
+    # 15 steps: 7 rounds of 2 and a last one cut to 1 (StopAfterSteps).
+    assert fit_schedule(15, epochs=1) == (None, 8, 2)
     # Without one, every Keras epoch is exactly one pass over the split.
     assert fit_schedule(None, epochs=1) == (1, 1, None)
     assert fit_schedule(None, epochs=3) == (1, 3, None)
@@ -141,3 +172,17 @@ def test_one_pass_reads_every_training_example_once(pipeline_run):
     expected = summary.quality_report.examples_per_split["train"]
     assert sum(sizes) == expected
     assert len(sizes) == -(-expected // 256)
+
+
+def test_training_time_aucs_agree_with_the_evaluators(pipeline_run):
+    """The last validation (whole eval split, scored as served) reads the AUCs
+    the Evaluator computes exactly; Keras' 1,000-threshold AUC did not."""
+    _, summary = pipeline_run
+    logs = os.path.join(summary.artifacts["Trainer.model_run"].uri, "logs", "validation")
+    evaluator = results.candidate_metrics(
+        summary.artifacts[run_summary.EVALUATION].uri
+    )[results.OVERALL]
+    for name in ("ctr_auc", "cvr_auc", "ctcvr_auc"):
+        curve = _scalar_curve(logs, f"epoch_{name}")
+        assert len(curve) == EVAL_ROUNDS
+        assert abs(curve[-1] - evaluator[name]) < 0.002, (name, curve[-1])

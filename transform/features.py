@@ -21,6 +21,10 @@ ROLE_KEY = "key"  # identifies the row; never a model input
 ROLE_TIMESTAMP = "timestamp"  # epoch milliseconds; never a model input
 ROLE_ID = "id"  # categorical: vocabulary + embedding
 ROLE_DENSE = "dense"  # numeric: tanh((f - mean) / std), the paper's eq. 17
+# Known in the logs but not when ranking (the rank on the page): a vocabulary
+# and a shallow per-tower logit offset in training; the served model ranks
+# with the offset learned for "position unknown" (models/layers.py).
+ROLE_BIAS = "bias"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -102,7 +106,7 @@ IMPRESSION_COLUMNS: Tuple[Column, ...] = (
     Column(ITEM_HIST_CTR, float, ROLE_DENSE, min_value=0.0, max_value=1.0),
     Column(ITEM_HIST_CVR, float, ROLE_DENSE, min_value=0.0, max_value=1.0),
     Column(USER_ITEM_PREF, float, ROLE_DENSE),
-    Column(POSITION, int, ROLE_ID, embedding_dim=8),
+    Column(POSITION, int, ROLE_BIAS),
 )
 IMPRESSION_COLUMN_NAMES: Tuple[str, ...] = tuple(c.name for c in IMPRESSION_COLUMNS)
 COLUMNS_BY_NAME = {c.name: c for c in IMPRESSION_COLUMNS}
@@ -113,6 +117,18 @@ ID_FEATURES: Tuple[Column, ...] = tuple(
 )
 DENSE_FEATURES: Tuple[Column, ...] = tuple(
     c for c in IMPRESSION_COLUMNS if c.role == ROLE_DENSE
+)
+BIAS_FEATURES: Tuple[Column, ...] = tuple(
+    c for c in IMPRESSION_COLUMNS if c.role == ROLE_BIAS
+)
+# Columns that get a vocabulary (integer index) from Transform.
+VOCABULARY_FEATURES: Tuple[Column, ...] = ID_FEATURES + BIAS_FEATURES
+# What a request to the served model carries (the serving client's features),
+# and what the Trainer feeds the model: the served ones plus the bias ones.
+SERVING_FEATURES: Tuple[Column, ...] = ID_FEATURES + DENSE_FEATURES
+SERVING_FEATURE_NAMES: Tuple[str, ...] = tuple(c.name for c in SERVING_FEATURES)
+TRAINING_FEATURE_NAMES: Tuple[str, ...] = SERVING_FEATURE_NAMES + tuple(
+    c.name for c in BIAS_FEATURES
 )
 
 # Vocabularies of ID features (computed by Transform over the training split).
@@ -221,6 +237,9 @@ EVENT_OUTSIDE_WINDOW = "purchase_outside_window"  # too late to be attributed
 
 # --- The exported model's interface (TF Serving, TFMA, the client) ----------
 SERVING_SIGNATURE = "serving_default"
+# The same model scored at each example's logged position (the bias features
+# on): for offline analysis of the position effect, never for ranking.
+LOGGED_POSITION_SIGNATURE = "at_logged_position"
 SERVING_INPUT = "examples"  # a batch of serialized raw tf.Examples
 # The features that describe the user; the others describe the item or the
 # (user, item) pair. The serving client builds candidates from the two.

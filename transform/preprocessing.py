@@ -4,10 +4,10 @@
   computed by TFT over the training split (after log1p for the heavy-tailed
   columns that ``features.Column.log_scale`` marks). A dense value missing at
   serving time arrives as NaN and becomes the mean (0 after the z-score).
-- ID features: an integer index from a TFT vocabulary (frequency threshold,
-  top-k, OOV buckets for unseen IDs). Integer-valued ID columns (age bucket,
-  power, position) are treated as strings, so their vocabulary is their set of
-  values.
+- ID and bias features (position): an integer index from a TFT vocabulary
+  (frequency threshold, top-k, OOV buckets for unseen IDs). Integer-valued
+  columns (age bucket, power, position) are treated as strings, so their
+  vocabulary is their set of values.
 - Labels and the slice key pass through unchanged.
 
 The Transform graph is embedded in the exported model, so serving applies
@@ -50,7 +50,7 @@ def preprocessing_fn(inputs: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
     outputs: Dict[str, tf.Tensor] = {}
     for column in features.DENSE_FEATURES:
         outputs[column.name] = _dense(column, inputs[column.name])
-    for column in features.ID_FEATURES:
+    for column in features.VOCABULARY_FEATURES:
         outputs[column.name] = _ids(column, inputs[column.name])
     for name in (*features.LABELS, features.SLICE_KEY):
         if name in inputs:  # absent when transforming serving requests
@@ -59,9 +59,13 @@ def preprocessing_fn(inputs: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
 
 
 def vocabulary_sizes(tf_transform_output: tft.TFTransformOutput) -> Dict[str, int]:
-    """Embedding-table size of every ID feature: vocabulary plus OOV buckets."""
+    """Index range of every vocabulary feature: vocabulary plus OOV buckets.
+
+    Indices at or above ``size - features.NUM_OOV_BUCKETS`` are the OOV
+    buckets, shared by rare IDs and IDs never seen in training.
+    """
     return {
         column.name: tf_transform_output.vocabulary_size_by_name(column.name)
         + features.NUM_OOV_BUCKETS
-        for column in features.ID_FEATURES
+        for column in features.VOCABULARY_FEATURES
     }
