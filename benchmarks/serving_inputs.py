@@ -1,0 +1,138 @@
+"""What the served model sees at request time: AUCs with and without position.
+
+    .venv/bin/python benchmarks/serving_inputs.py \\
+        --model before=<old run>/Trainer/model/<id>/Format-Serving \\
+        --model after=<new run>/Trainer/model/<id>/Format-Serving \\
+        --examples <run>/ImpressionLogExampleGen/examples/<id>/Split-eval
+
+When ranking candidates the position they will be shown at is not known yet,
+and a request may lack a user's gender, age bucket or purchasing power.
+This scores a run's eval split as logged and as a ranking request sees it,
+for each model given:
+
+- ``logged position``: every feature as logged (a model with the
+  ``at_logged_position`` signature is scored through it; an older model's
+  ``serving_default`` read the position as any other feature);
+- ``position unknown``: the position left out of every example, as the
+  serving client sends them;
+- ``position and user profile unknown``: also gender, age bucket and
+  purchasing power left out (IDs a request may miss).
+
+and prints CTR, CVR (clicked impressions) and CTCVR AUC (exact, as the
+Evaluator computes them) and CTR calibration (mean pCTR / click rate). A
+feature left out is parsed to its default, which the vocabulary maps to an
+OOV bucket: trained in the current models (``id_unknown_rate``,
+``position_unknown_rate``), random initial values in a model without that.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import os
+from typing import Dict, List, Mapping, Sequence, Tuple
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from evaluation.ranking import exact_auc  # noqa: E402
+from transform import features  # noqa: E402
+
+USER_PROFILE = (features.USER_GENDER, features.USER_AGE_BUCKET, features.USER_POWER)
+SCENARIOS: Dict[str, Tuple[str, ...]] = {
+    "logged position": (),
+    "position unknown (as served)": (features.POSITION,),
+    "position and user profile unknown": (features.POSITION,) + USER_PROFILE,
+}
+BATCH = 2000
+
+
+def read_examples(examples_dir: str, limit: int) -> List[tf.train.Example]:
+    files = sorted(glob.glob(os.path.join(examples_dir, "*")))
+    if not files:
+        raise SystemExit(f"no example files in {examples_dir}")
+    dataset = tf.data.TFRecordDataset(files, compression_type="GZIP")
+    if limit:
+        dataset = dataset.take(limit)
+    return [tf.train.Example.FromString(r.numpy()) for r in dataset]
+
+
+def without(examples: Sequence[tf.train.Example], dropped: Sequence[str]) -> List[bytes]:
+    """The examples serialized with the ``dropped`` features left out."""
+    out = []
+    for example in examples:
+        copy = tf.train.Example()
+        copy.CopyFrom(example)
+        for name in dropped:
+            del copy.features.feature[name]
+        out.append(copy.SerializeToString())
+    return out
+
+
+def score(signature, records: Sequence[bytes]) -> Dict[str, np.ndarray]:
+    parts: Dict[str, List[np.ndarray]] = {}
+    for start in range(0, len(records), BATCH):
+        outputs = signature(examples=tf.constant(records[start : start + BATCH]))
+        for name in features.MODEL_OUTPUTS:
+            parts.setdefault(name, []).append(outputs[name].numpy().reshape(-1))
+    return {name: np.concatenate(values) for name, values in parts.items()}
+
+
+def label(examples: Sequence[tf.train.Example], name: str) -> np.ndarray:
+    return np.array(
+        [e.features.feature[name].int64_list.value[0] for e in examples], np.float64
+    )
+
+
+def figures(scores: Mapping[str, np.ndarray], labels: Mapping[str, np.ndarray]):
+    click, purchase = labels[features.LABEL_CLICK], labels[features.LABEL_PURCHASE]
+    return {
+        "CTR AUC": exact_auc(scores[features.OUTPUT_PCTR], click),
+        "CVR AUC": exact_auc(scores[features.OUTPUT_PCVR], purchase, click),
+        "CTCVR AUC": exact_auc(scores[features.OUTPUT_PCTCVR], purchase),
+        "CTR calibration": float(np.mean(scores[features.OUTPUT_PCTR]) / click.mean()),
+    }
+
+
+def evaluate(model_dir: str, examples: Sequence[tf.train.Example]):
+    model = tf.saved_model.load(model_dir)
+    logged = model.signatures.get(
+        features.LOGGED_POSITION_SIGNATURE,
+        model.signatures[features.SERVING_SIGNATURE],
+    )
+    served = model.signatures[features.SERVING_SIGNATURE]
+    labels = {n: label(examples, n) for n in (features.LABEL_CLICK, features.LABEL_PURCHASE)}
+    results = {}
+    for scenario, dropped in SCENARIOS.items():
+        signature = logged if not dropped else served
+        results[scenario] = figures(score(signature, without(examples, dropped)), labels)
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--model",
+        action="append",
+        required=True,
+        help="LABEL=<Format-Serving dir>; repeat to compare models",
+    )
+    parser.add_argument("--examples", required=True, help="a Split-eval dir")
+    parser.add_argument("--limit", type=int, default=0, help="0: every example")
+    args = parser.parse_args()
+
+    examples = read_examples(args.examples, args.limit)
+    print(f"{len(examples):,} eval examples from {args.examples}\n")
+    print("| model | request | CTR AUC | CVR AUC | CTCVR AUC | CTR calibration |")
+    print("|---|---|---|---|---|---|")
+    for spec in args.model:
+        name, _, model_dir = spec.partition("=")
+        for scenario, values in evaluate(model_dir, examples).items():
+            cells = " | ".join(f"{v:.4f}" for v in values.values())
+            print(f"| {name} | {scenario} | {cells} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
