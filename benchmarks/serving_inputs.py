@@ -111,13 +111,33 @@ def evaluate(model_dir: str, examples: Sequence[tf.train.Example]):
     return results
 
 
+def mean_table(rows: Dict[Tuple[str, str], Dict[str, float]]) -> List[str]:
+    """Mean ± spread (max - min) per model group and request; a model labelled
+    "after, seed 1" belongs to the group "after"."""
+    groups: Dict[Tuple[str, str], List[Dict[str, float]]] = {}
+    for (label, scenario), values in rows.items():
+        groups.setdefault((label.split(",")[0], scenario), []).append(values)
+    lines = [
+        "| models | request | CTR AUC | CVR AUC | CTCVR AUC | CTR calibration |",
+        "|---|---|---|---|---|---|",
+    ]
+    for (group, scenario), runs in groups.items():
+        cells = []
+        for name in runs[0]:
+            values = [run[name] for run in runs]
+            cells.append(f"{np.mean(values):.4f} ± {np.ptp(values):.4f}")
+        lines.append(f"| {group} (n={len(runs)}) | {scenario} | {' | '.join(cells)} |")
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
         "--model",
         action="append",
         required=True,
-        help="LABEL=<Format-Serving dir>; repeat to compare models",
+        help='LABEL=<Format-Serving dir>; repeat to compare models ("after, '
+        'seed 1=DIR": rows of the same LABEL before the comma are averaged)',
     )
     parser.add_argument("--examples", required=True, help="a Split-eval dir")
     parser.add_argument("--limit", type=int, default=0, help="0: every example")
@@ -127,11 +147,15 @@ def main() -> None:
     print(f"{len(examples):,} eval examples from {args.examples}\n")
     print("| model | request | CTR AUC | CVR AUC | CTCVR AUC | CTR calibration |")
     print("|---|---|---|---|---|---|")
+    rows = {}
     for spec in args.model:
         name, _, model_dir = spec.partition("=")
         for scenario, values in evaluate(model_dir, examples).items():
+            rows[(name, scenario)] = values
             cells = " | ".join(f"{v:.4f}" for v in values.values())
             print(f"| {name} | {scenario} | {cells} |", flush=True)
+    print("\nMean ± spread (max - min) over the models of each label:\n")
+    print("\n".join(mean_table(rows)))
 
 
 if __name__ == "__main__":
