@@ -40,6 +40,9 @@ setup(
     ],
     entry_points={"console_scripts": ["esm2 = pipeline.cli:main"]},
     extras_require={
-        "dev": ["pytest", "scikit-learn", "matplotlib", "kubernetes"],
+        # deepctr: the public ESMM that benchmarks/peer_esmm.py compares with
+        # (0.9.4 imports tensorflow.keras, i.e. tf_keras under
+        # TF_USE_LEGACY_KERAS=1; it needs only requests and h5py besides).
+        "dev": ["pytest", "scikit-learn", "matplotlib", "kubernetes", "deepctr"],
     },
 )
