@@ -28,7 +28,8 @@ class GeneratorConfig:
     """Everything that determines the generated files (with the seed)."""
 
     preset: str = _field(
-        "dense", "target rates: paper or dense", choices=tuple(PRESETS)
+        "dense", "target rates and world shape: paper, dense or marketplace",
+        choices=tuple(PRESETS),
     )
     num_impressions: int = _field(
         100_000, "clean impressions to write", aliases=("--impressions",)

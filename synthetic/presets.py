@@ -4,8 +4,9 @@ The targets come from the ESM2 paper (Table 1 and section 3.1) for ``paper``
 and are denser for ``dense`` so small demos still have purchases.  Only the
 four logistic intercepts are fitted to the targets (``calibration.py``); the
 weights below fix the *shape* of the process (which latent drives which
-probability, and how strongly) and are shared by all presets, so a preset is a
-point on the same process rather than a different process.
+probability, and how strongly). ``paper`` and ``dense`` share them, so each is
+a point on the same process; ``marketplace`` has weights of its own, a
+differently shaped world for benchmarks.
 """
 
 from __future__ import annotations
@@ -129,9 +130,52 @@ class Preset:
     )
 
 
+# A second world for benchmarks, so that no result rests on one generator's
+# shape. It differs from DEFAULT_WEIGHTS in three ways real marketplace logs
+# show: (1) the slot biases clicks only, not who converts after a click;
+# (2) conversion is driven by the item (quality, price) more than by the
+# user's buying propensity, and price cuts both ways (cheap items get
+# clicks and convert); (3) a DAction says less about a purchase (wish lists
+# are aspirational: purchases per DAction only ~2.5x the overall CVR, ~5.5x
+# in ``paper``). Selection bias stays real through CLICKBAIT.
+MARKETPLACE_WEIGHTS: Mapping[str, Mapping[str, float]] = {
+    Y_CLICK: {
+        AFFINITY: 0.6,
+        ATTRACTIVENESS: 0.7,
+        CLICKBAIT: 0.6,
+        ACTIVITY: 0.6,
+        LOG_POSITION: -0.7,
+        PRICE: -0.4,
+    },
+    Y_DACTION: {
+        AFFINITY: 0.3,
+        BUYING: 0.2,
+        QUALITY: 0.5,
+        CLICKBAIT: -0.4,
+        PRICE: -0.4,
+    },
+    Y_BUY_DACTION: {
+        AFFINITY: 0.3,
+        BUYING: 0.3,
+        QUALITY: 0.8,
+        CLICKBAIT: -0.5,
+        PRICE: -0.6,
+    },
+    Y_BUY_OACTION: {
+        AFFINITY: 0.3,
+        BUYING: 0.3,
+        QUALITY: 0.8,
+        CLICKBAIT: -0.7,
+        PRICE: -0.6,
+    },
+}
+
 PRESETS: Dict[str, Preset] = {
     "paper": Preset("paper", RateTargets(0.063, 0.12, 0.011, 0.06)),
     "dense": Preset("dense", RateTargets(0.15, 0.25, 0.05, 0.14)),
+    "marketplace": Preset(
+        "marketplace", RateTargets(0.045, 0.2, 0.015, 0.04), MARKETPLACE_WEIGHTS
+    ),
 }
 
 

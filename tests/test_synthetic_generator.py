@@ -321,6 +321,28 @@ def test_paper_preset_is_sparse(tmp_path):
     assert summary.dactions > 5 * summary.purchases  # DAction: denser signal
 
 
+def test_marketplace_preset_is_a_differently_shaped_world(tmp_path):
+    """The second benchmark world: rates on target, and the slot biases
+    clicks only while DAction says less about a purchase than in ``paper``."""
+    summary = generate(
+        tmp_path,
+        preset="marketplace",
+        num_impressions=60_000,
+        days=1,
+        chunk_size=30_000,
+        **TINY,
+    )
+    assert summary.clicks / summary.impressions == pytest.approx(0.045, rel=0.1)
+    impressions, _, truth = (read_parquet(tmp_path, table) for table in DATA_DIRS)
+    y2 = truth[col.P_DACTION]
+    cvr = y2 * truth[col.P_BUY_DACTION] + (1 - y2) * truth[col.P_BUY_OACTION]
+    position = impressions[col.POSITION]
+    assert np.corrcoef(position, truth[col.P_CLICK])[0, 1] < -0.15
+    assert abs(np.corrcoef(position, cvr)[0, 1]) < 0.02  # paper: > 0.05
+    ratio = truth[col.P_BUY_DACTION].mean() / truth[col.P_BUY_OACTION].mean()
+    assert 1.5 < ratio < 4.0, ratio
+
+
 # --- selection bias ----------------------------------------------------------
 def test_selection_bias_is_real(dense_run, dense_tables):
     _, summary = dense_run
