@@ -187,28 +187,6 @@ def transform_serialized(
     return {n: np.concatenate([p[n] for p in parts]) for n in MODEL_FEATURES}
 
 
-def with_truth(
-    examples: pd.DataFrame, input_base: str, days: Sequence[str]
-) -> pd.DataFrame:
-    """The examples with their true probabilities and oracle scores, in the
-    examples' order (a left join keeps it), so scores attach by position.
-
-    ``groundtruth.evaluate`` does this join after scoring a SavedModel; the
-    models here are scored in memory, so the join is done once up front.
-    """
-    truth = groundtruth.read_groundtruth(input_base, days)
-    joined = examples.merge(
-        truth, on=features.IMPRESSION_ID, how="left", validate="1:1"
-    )
-    missing = int(joined[features.P_CLICK].isna().sum())
-    if missing:
-        raise ValueError(
-            f"{missing} of {len(examples)} eval examples have no ground truth "
-            f"in {input_base} for days {list(days)}"
-        )
-    return groundtruth.add_oracle_scores(joined)
-
-
 def load_run(outputs: Mapping[str, metadata_store_pb2.Artifact]) -> RunData:
     """A pipeline run's train split as the Trainer reads it and its eval split
     with ground truth (``RunSummary.artifacts``)."""
@@ -227,7 +205,7 @@ def load_run(outputs: Mapping[str, metadata_store_pb2.Artifact]) -> RunData:
         vocab=vocabulary_sizes(tft_output),
         train_examples=report.examples_per_split[example_gen_config.TRAIN_SPLIT],
         eval_features=transform_serialized(tft_output, serialized),
-        eval_frame=with_truth(examples, report.input_base, eval_days),
+        eval_frame=groundtruth.join_truth(examples, report.input_base, eval_days),
         eval_days=eval_days,
     )
 

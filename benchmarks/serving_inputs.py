@@ -28,15 +28,16 @@ OOV bucket: trained in the current models (``id_unknown_rate``,
 from __future__ import annotations
 
 import argparse
-import glob
 import os
 from typing import Dict, List, Mapping, Sequence, Tuple
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
 import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from evaluation.groundtruth import read_examples, score_with  # noqa: E402
 from evaluation.ranking import exact_auc  # noqa: E402
 from transform import features  # noqa: E402
 
@@ -46,48 +47,22 @@ SCENARIOS: Dict[str, Tuple[str, ...]] = {
     "position unknown (as served)": (features.POSITION,),
     "position and user profile unknown": (features.POSITION,) + USER_PROFILE,
 }
-BATCH = 2000
 
 
-def read_examples(examples_dir: str, limit: int) -> List[tf.train.Example]:
-    files = sorted(glob.glob(os.path.join(examples_dir, "*")))
-    if not files:
-        raise SystemExit(f"no example files in {examples_dir}")
-    dataset = tf.data.TFRecordDataset(files, compression_type="GZIP")
-    if limit:
-        dataset = dataset.take(limit)
-    return [tf.train.Example.FromString(r.numpy()) for r in dataset]
-
-
-def without(examples: Sequence[tf.train.Example], dropped: Sequence[str]) -> List[bytes]:
-    """The examples serialized with the ``dropped`` features left out."""
+def without(serialized: Sequence[bytes], dropped: Sequence[str]) -> List[bytes]:
+    """The serialized examples with the ``dropped`` features left out."""
     out = []
-    for example in examples:
-        copy = tf.train.Example()
-        copy.CopyFrom(example)
+    for record in serialized:
+        example = tf.train.Example.FromString(record)
         for name in dropped:
-            del copy.features.feature[name]
-        out.append(copy.SerializeToString())
+            del example.features.feature[name]
+        out.append(example.SerializeToString())
     return out
 
 
-def score(signature, records: Sequence[bytes]) -> Dict[str, np.ndarray]:
-    parts: Dict[str, List[np.ndarray]] = {}
-    for start in range(0, len(records), BATCH):
-        outputs = signature(examples=tf.constant(records[start : start + BATCH]))
-        for name in features.MODEL_OUTPUTS:
-            parts.setdefault(name, []).append(outputs[name].numpy().reshape(-1))
-    return {name: np.concatenate(values) for name, values in parts.items()}
-
-
-def label(examples: Sequence[tf.train.Example], name: str) -> np.ndarray:
-    return np.array(
-        [e.features.feature[name].int64_list.value[0] for e in examples], np.float64
-    )
-
-
-def figures(scores: Mapping[str, np.ndarray], labels: Mapping[str, np.ndarray]):
-    click, purchase = labels[features.LABEL_CLICK], labels[features.LABEL_PURCHASE]
+def figures(scores: Mapping[str, np.ndarray], examples: pd.DataFrame):
+    click = examples[features.LABEL_CLICK].to_numpy(np.float64)
+    purchase = examples[features.LABEL_PURCHASE].to_numpy(np.float64)
     return {
         "CTR AUC": exact_auc(scores[features.OUTPUT_PCTR], click),
         "CVR AUC": exact_auc(scores[features.OUTPUT_PCVR], purchase, click),
@@ -96,18 +71,17 @@ def figures(scores: Mapping[str, np.ndarray], labels: Mapping[str, np.ndarray]):
     }
 
 
-def evaluate(model_dir: str, examples: Sequence[tf.train.Example]):
+def evaluate(model_dir: str, examples: pd.DataFrame):
+    """Each scenario's figures of one model on ``groundtruth.read_examples``."""
     model = tf.saved_model.load(model_dir)
-    logged = model.signatures.get(
-        features.LOGGED_POSITION_SIGNATURE,
-        model.signatures[features.SERVING_SIGNATURE],
-    )
     served = model.signatures[features.SERVING_SIGNATURE]
-    labels = {n: label(examples, n) for n in (features.LABEL_CLICK, features.LABEL_PURCHASE)}
+    logged = model.signatures.get(features.LOGGED_POSITION_SIGNATURE, served)
+    serialized = examples["serialized"].tolist()
     results = {}
     for scenario, dropped in SCENARIOS.items():
         signature = logged if not dropped else served
-        results[scenario] = figures(score(signature, without(examples, dropped)), labels)
+        scores = score_with(signature, without(serialized, dropped))
+        results[scenario] = figures(scores, examples)
     return results
 
 
@@ -140,10 +114,9 @@ def main() -> None:
         'seed 1=DIR": rows of the same LABEL before the comma are averaged)',
     )
     parser.add_argument("--examples", required=True, help="a Split-eval dir")
-    parser.add_argument("--limit", type=int, default=0, help="0: every example")
     args = parser.parse_args()
 
-    examples = read_examples(args.examples, args.limit)
+    examples = read_examples(args.examples)
     print(f"{len(examples):,} eval examples from {args.examples}\n")
     print("| model | request | CTR AUC | CVR AUC | CTCVR AUC | CTR calibration |")
     print("|---|---|---|---|---|---|")

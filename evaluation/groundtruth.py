@@ -26,7 +26,7 @@ from __future__ import annotations
 import dataclasses
 import glob
 import os
-from typing import Dict, List, Mapping, Sequence
+from typing import Callable, Dict, List, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -130,11 +130,8 @@ def read_examples(split_dir: str) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def score(saved_model_dir: str, serialized: Sequence[bytes]) -> Dict[str, np.ndarray]:
-    """The model's four outputs through its serving signature."""
-    signature = tf.saved_model.load(saved_model_dir).signatures[
-        features.SERVING_SIGNATURE
-    ]
+def score_with(signature: Callable, serialized: Sequence[bytes]) -> Dict[str, np.ndarray]:
+    """The four outputs of one of a loaded model's signatures, in batches."""
     batches = [
         signature(
             **{features.SERVING_INPUT: tf.constant(serialized[i : i + SCORE_BATCH])}
@@ -145,6 +142,12 @@ def score(saved_model_dir: str, serialized: Sequence[bytes]) -> Dict[str, np.nda
         name: np.concatenate([b[name].numpy().reshape(-1) for b in batches])
         for name in features.MODEL_OUTPUTS
     }
+
+
+def score(saved_model_dir: str, serialized: Sequence[bytes]) -> Dict[str, np.ndarray]:
+    """The model's four outputs through its serving signature."""
+    model = tf.saved_model.load(saved_model_dir)
+    return score_with(model.signatures[features.SERVING_SIGNATURE], serialized)
 
 
 def read_groundtruth(input_base: str, days: Sequence[str]) -> pd.DataFrame:
@@ -225,6 +228,24 @@ def compare_with_oracle(frame: pd.DataFrame, model_name: str) -> Dict[str, Dict]
     }
 
 
+def join_truth(
+    examples: pd.DataFrame, input_base: str, days: Sequence[str]
+) -> pd.DataFrame:
+    """The examples with their true probabilities and the oracle's scores, in
+    the examples' order; an example without ground truth is an error."""
+    truth = read_groundtruth(input_base, days)
+    joined = examples.merge(
+        truth, on=features.IMPRESSION_ID, how="left", validate="1:1"
+    )
+    missing = int(joined[features.P_CLICK].isna().sum())
+    if missing:
+        raise ValueError(
+            f"{missing} of {len(examples)} examples have no ground truth "
+            f"in {input_base} for days {list(days)}"
+        )
+    return add_oracle_scores(joined)
+
+
 def evaluate(
     examples_split_dir: str,
     saved_model_dir: str,
@@ -235,22 +256,13 @@ def evaluate(
     """The ground-truth report of one model on one split (a JSON-able dict)."""
     examples = read_examples(examples_split_dir)
     outputs = score(saved_model_dir, examples.pop("serialized").tolist())
-    examples = examples.assign(**outputs)
-    truth = read_groundtruth(input_base, days)
-    joined = examples.merge(
-        truth, on=features.IMPRESSION_ID, how="inner", validate="1:1"
-    )
-    if len(joined) != len(examples):
-        raise ValueError(
-            f"{len(examples) - len(joined)} of {len(examples)} examples have no ground truth "
-            f"in {input_base} for days {list(days)}"
-        )
+    joined = join_truth(examples.assign(**outputs), input_base, days)
     return {
         "version": REPORT_VERSION,
         "model": model_name,
         "examples": len(joined),
         "days": list(days),
-        "slices": compare_with_oracle(add_oracle_scores(joined), model_name),
+        "slices": compare_with_oracle(joined, model_name),
     }
 
 
