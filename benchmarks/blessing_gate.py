@@ -26,7 +26,7 @@ import argparse
 import dataclasses
 import os
 import tempfile
-from typing import Dict, List, Mapping, Sequence
+from typing import Dict, List, Mapping, NamedTuple, Sequence
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
@@ -47,6 +47,15 @@ SERVING_SUBDIR = "Format-Serving"
 # The rule this gate replaced: AUC >= 0.5 and change >= -0.001 (CVR, CTCVR).
 OLD_MIN_AUC = 0.5
 OLD_MIN_CHANGE = -1e-3
+
+
+class Candidate(NamedTuple):
+    """A model the gate judges: its row label, architecture and SavedModel."""
+
+    label: str
+    model: str  # models.registry name: decides which AUCs are evaluated
+    model_dir: str
+    workdir: str  # where its training and evaluation outputs go
 
 
 def train_candidate(
@@ -155,28 +164,27 @@ def main() -> None:
     )
     scratch = tempfile.mkdtemp(prefix="blessing_gate_", dir=config.workdir)
 
-    candidates: Dict[str, str] = {}
-    for seed in args.seeds:
-        retrain = dataclasses.replace(
-            config, model=dataclasses.replace(config.model, seed=seed)
+    def retrain(seed: int, model: str = config.model.model) -> Candidate:
+        changed = dataclasses.replace(config.model, seed=seed, model=model)
+        directory = os.path.join(scratch, f"{model}-seed-{seed}")
+        trained = train_candidate(
+            outputs, dataclasses.replace(config, model=changed), directory
         )
-        candidates[f"retrain, seed {seed}"] = train_candidate(
-            outputs, retrain, os.path.join(scratch, f"seed-{seed}")
-        )
-    first = candidates[f"retrain, seed {args.seeds[0]}"]
-    candidates["damaged: seed %d, ID embeddings shuffled" % args.seeds[0]] = (
+        return Candidate(f"retrain, seed {seed}", model, trained, directory)
+
+    retrains = [retrain(seed) for seed in args.seeds]
+    first, damaged_dir = retrains[0], os.path.join(scratch, "damaged")
+    damaged = Candidate(
+        f"damaged: seed {args.seeds[0]}, ID embeddings shuffled",
+        first.model,
         shuffle_id_embeddings(
-            first,
-            os.path.join(scratch, "damaged"),
+            first.model_dir,
+            os.path.join(damaged_dir, SERVING_SUBDIR),
             [c.name for c in features.ID_FEATURES],
-        )
+        ),
+        damaged_dir,
     )
-    prior = dataclasses.replace(
-        config, model=dataclasses.replace(config.model, model="prior")
-    )
-    candidates["no-skill prior"] = train_candidate(
-        outputs, prior, os.path.join(scratch, "prior")
-    )
+    prior = retrain(args.seeds[0], model="prior")._replace(label="no-skill prior")
 
     t = config.blessing
     print(
@@ -190,21 +198,20 @@ def main() -> None:
     )
     refused: List[str] = []
     old_refused: List[str] = []
-    for name, model_dir in candidates.items():
-        model_name = "prior" if "prior" in name else config.model.model
+    for candidate in [*retrains, damaged, prior]:
         output = evaluate_against(
-            model_dir,
+            candidate.model_dir,
             baseline,
-            model_name,
+            candidate.model,
             config.blessing,
             eval_files,
-            os.path.join(scratch, "eval-" + name.split(":")[0].replace(" ", "_")),
+            os.path.join(candidate.workdir, "evaluation"),
         )
-        verdict = verdicts(output, model_name)
-        print(_row(name, verdict), flush=True)
-        if name.startswith("retrain"):
-            refused += [] if verdict["blessed"] else [name]
-            old_refused += [] if verdict["old_rule_blessed"] else [name]
+        verdict = verdicts(output, candidate.model)
+        print(_row(candidate.label, verdict), flush=True)
+        if candidate in retrains:
+            refused += [] if verdict["blessed"] else [candidate.label]
+            old_refused += [] if verdict["old_rule_blessed"] else [candidate.label]
     print(
         f"\nRetrains refused: gate {len(refused)} of {len(args.seeds)}, "
         f"old rule {len(old_refused)} of {len(args.seeds)}"
