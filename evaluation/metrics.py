@@ -456,15 +456,22 @@ class _KeyArgs(NamedTuple):
         )
 
 
-def _scored_examples_computation(
-    args: _KeyArgs, group_key: Optional[str] = None
+def _gather_computation(
+    args: _KeyArgs,
+    read: _RowReader,
+    examples_type: type,
+    private_name: str,
+    group_key: Optional[str] = None,
+    **name_arguments: Any,
 ) -> metric_types.MetricComputation:
-    """The shared, private gathering step; identical ones are run once by TFMA."""
+    """A private gathering step (its key named from ``private_name`` and the
+    arguments that tell it apart); identical ones are run once by TFMA."""
     key = args.key(
         metric_util.generate_private_name_from_arguments(
-            _SCORED_EXAMPLES_NAME,
+            private_name,
             group_key=group_key,
             class_weights=args.class_weights,
+            **name_arguments,
         )
     )
     preprocessors = (
@@ -475,30 +482,27 @@ def _scored_examples_computation(
     return metric_types.MetricComputation(
         keys=[key],
         preprocessors=preprocessors,
-        combiner=_GatherCombiner(
-            key,
-            _ScoredRows(args.reader(args.model_name)),
-            ScoredExamples,
-            group_key,
-        ),
+        combiner=_GatherCombiner(key, read, examples_type, group_key),
+    )
+
+
+def _scored_examples_computation(
+    args: _KeyArgs, group_key: Optional[str] = None
+) -> metric_types.MetricComputation:
+    """The gather every single-model metric of a key shares."""
+    read = _ScoredRows(args.reader(args.model_name))
+    return _gather_computation(
+        args, read, ScoredExamples, _SCORED_EXAMPLES_NAME, group_key
     )
 
 
 def _paired_examples_computation(
     args: _KeyArgs, baseline_model_name: str
 ) -> metric_types.MetricComputation:
-    """The private step gathering both models' scores of every example."""
-    key = args.key(
-        metric_util.generate_private_name_from_arguments(
-            _PAIRED_EXAMPLES_NAME,
-            baseline=baseline_model_name,
-            class_weights=args.class_weights,
-        )
-    )
+    """The gather of both models' scores of every example."""
     read = _PairedRows(args.reader(args.model_name), args.reader(baseline_model_name))
-    combiner = _GatherCombiner(key, read, PairedExamples)
-    return metric_types.MetricComputation(
-        keys=[key], preprocessors=None, combiner=combiner
+    return _gather_computation(
+        args, read, PairedExamples, _PAIRED_EXAMPLES_NAME, baseline=baseline_model_name
     )
 
 

@@ -218,22 +218,16 @@ def refusal_text(alpha: float) -> str:
 
 
 def _threshold_text(threshold) -> str:
-    """``>= 0.5`` or ``change vs the blessed baseline >= -0.001`` from a tfma
-    MetricThreshold proto."""
-    if threshold.HasField("value_threshold"):
-        bounds = threshold.value_threshold
-        parts = []
-        if bounds.HasField("lower_bound"):
-            parts.append(f">= {bounds.lower_bound.value:g}")
-        if bounds.HasField("upper_bound"):
-            parts.append(f"<= {bounds.upper_bound.value:g}")
-        return " and ".join(parts)
-    change = threshold.change_threshold
-    bound = change.absolute if change.HasField("absolute") else change.relative
-    kind = "change" if change.HasField("absolute") else "relative change"
-    higher_is_better = change.direction == tfma.MetricDirection.HIGHER_IS_BETTER
-    direction = ">=" if higher_is_better else "<="
-    return f"{kind} vs the blessed baseline {direction} {bound.value:g}"
+    """``>= 0.5`` from a tfma MetricThreshold proto's value bounds: the only
+    kind the pipeline's EvalConfig sets (the baseline comparison is a value
+    threshold on a p-value, told in words by ``_regression_failure``)."""
+    bounds = threshold.value_threshold
+    parts = []
+    if bounds.HasField("lower_bound"):
+        parts.append(f">= {bounds.lower_bound.value:g}")
+    if bounds.HasField("upper_bound"):
+        parts.append(f"<= {bounds.upper_bound.value:g}")
+    return " and ".join(parts)
 
 
 def _skill_failure(auc: str, test: Mapping[str, float], threshold) -> str:
@@ -287,7 +281,7 @@ def _failure_line(
     name = _REPORT_NAMES.get(
         (key.name, key.output_name, key.example_weighted),
         f"{key.output_name}/{key.name}",
-    ) + (" change" if key.is_diff else "")
+    )
     where = "" if slice_key == OVERALL else f" on {slice_key}"
     value = metric_value(failure.metric_value)
     return _threshold_failure(f"{name}{where}", value, threshold)

@@ -207,8 +207,8 @@ def fit_schedule(
 
     With a step count the split is repeated and cut into rounds of
     ceil(train_steps / EVAL_ROUNDS) steps (at most ``EVAL_ROUNDS`` of them);
-    ``StopAfterSteps`` ends the last round at exactly ``train_steps``. Without one, each Keras epoch is
-    one full pass over the split.
+    ``StopAfterSteps`` ends the last round at exactly ``train_steps``.
+    Without one, each Keras epoch is one full pass over the split.
     One pass is the default because CTR models with large ID embeddings
     overfit sharply from the second pass on (the "one-epoch phenomenon",
     Zhang et al., CIKM 2022); on 1M ``paper`` impressions held-out CTR AUC
