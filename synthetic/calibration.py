@@ -63,17 +63,3 @@ def fit_intercepts(
         presets.Y_BUY_DACTION: b3,
         presets.Y_BUY_OACTION: b4,
     }
-
-
-def expected_rates(probs: Mapping[str, np.ndarray]) -> Dict[str, float]:
-    """The four funnel rates implied by true probabilities (for checks)."""
-    y1, y2 = probs[presets.Y_CLICK], probs[presets.Y_DACTION]
-    y3, y4 = probs[presets.Y_BUY_DACTION], probs[presets.Y_BUY_OACTION]
-    clicks, dactions = y1.sum(), (y1 * y2).sum()
-    purchases = (y1 * (y2 * y3 + (1.0 - y2) * y4)).sum()
-    return {
-        "click_rate": float(y1.mean()),
-        "daction_rate": float(dactions / clicks),
-        "purchase_rate": float(purchases / clicks),
-        "purchase_per_daction": float((y1 * y2 * y3).sum() / dactions),
-    }

@@ -10,10 +10,9 @@ reader must count but never turn into labels.
 from __future__ import annotations
 
 import dataclasses
-from typing import Dict, List, Optional, Sequence
+from typing import List, Optional, Sequence
 
 import numpy as np
-import pyarrow as pa
 
 from synthetic.behaviour import Outcomes
 from transform import features
@@ -29,7 +28,6 @@ EVENT_NAMES = (
     EVENT_REVIEW,
 )
 CLICK, CART, WISHLIST, PURCHASE, SHARE, REVIEW = range(len(EVENT_NAMES))
-EVENT_NAME_ARRAY = pa.array(EVENT_NAMES, type=pa.string())
 
 # Which deterministic actions a DAction consists of.
 CART_ONLY_SHARE, WISHLIST_ONLY_SHARE = 0.6, 0.25  # the rest: both
@@ -49,11 +47,6 @@ class EventRows:
 
     def __len__(self) -> int:
         return len(self.row)
-
-    def counts(self) -> Dict[str, int]:
-        """Number of events of each type."""
-        per_kind = np.bincount(self.kind, minlength=len(EVENT_NAMES))
-        return {name: int(count) for name, count in zip(EVENT_NAMES, per_kind)}
 
 
 def concat_events(parts: Sequence[EventRows]) -> EventRows:

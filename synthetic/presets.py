@@ -23,16 +23,6 @@ BUYING = "buying"  # user buying propensity, amplified for heavy buyers
 QUALITY = "quality"  # item (+ brand) latent, drives conversions
 LOG_POSITION = "log_position"  # log(rank): top slots get clicks, not buyers
 PRICE = "price"  # item price, standardised within its category
-COMPONENTS: Tuple[str, ...] = (
-    AFFINITY,
-    ATTRACTIVENESS,
-    CLICKBAIT,
-    ACTIVITY,
-    BUYING,
-    QUALITY,
-    LOG_POSITION,
-    PRICE,
-)
 # Components that are a property of the item alone (its base rates).
 ITEM_COMPONENTS: Tuple[str, ...] = (ATTRACTIVENESS, CLICKBAIT, QUALITY, PRICE)
 

@@ -70,15 +70,6 @@ class GenerationSummary:
         """Clean impressions generated per second of wall time."""
         return self.impressions / self.elapsed_seconds if self.elapsed_seconds else 0.0
 
-    @property
-    def max_relative_error(self) -> float:
-        """Largest relative error of the four rates."""
-        return max(r.relative_error for r in self.rates)
-
-    def rate(self, name: str) -> RateCheck:
-        """The rate called ``name`` (a field of ``RateTargets``)."""
-        return next(r for r in self.rates if r.name == name)
-
     def to_dict(self) -> Dict[str, Any]:
         """JSON-ready dict (rates with their relative errors)."""
         data = dataclasses.asdict(self)
