@@ -20,7 +20,7 @@ from google.protobuf import (
     descriptor_pool,
     message_factory,
     text_format,
-    wrappers_pb2,  # noqa: F401 - registers wrappers.proto in the pool
+    wrappers_pb2,
 )
 
 from serving.batching import BatchingOptions
@@ -83,7 +83,9 @@ def batching_parameters_class():
         name=_FILE_NAME,
         package=_PACKAGE,
         syntax="proto3",
-        dependency=["google/protobuf/wrappers.proto"],
+        # Importing wrappers_pb2 is what puts wrappers.proto into the default
+        # pool; without it pool.Add fails ("has not been loaded").
+        dependency=[wrappers_pb2.DESCRIPTOR.name],
     )
     message = file_proto.message_type.add(name="BatchingParameters")
     for name, number, label, field_type, type_name in _FIELDS:
