@@ -26,6 +26,9 @@ import tensorflow as tf
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 from tfx import v1 as tfx
+from tfx.orchestration import data_types_utils
+from tfx.orchestration.beam.beam_dag_runner import BeamDagRunner
+from tfx.orchestration.portable import data_types as portable_data_types
 from tfx.types import standard_artifacts
 
 from components.impression_example_gen import (
@@ -799,10 +802,17 @@ def test_columnwise_parsing_takes_plain_rows_fast(tmp_path):
 
 
 def _resolve(root: pathlib.Path) -> Dict[str, Any]:
-    """What the (classic-interface) driver adds to the exec properties."""
-    return driver.ImpressionLogDriver(None).resolve_exec_properties(
-        {config.INPUT_BASE_KEY: str(root), config.EVAL_DAYS_KEY: 1}, None, None
+    """What the driver adds to the exec properties, called as launchers call it."""
+    output = driver.ImpressionLogDriver(None).run(
+        portable_data_types.ExecutionInfo(
+            exec_properties={config.INPUT_BASE_KEY: str(root), config.EVAL_DAYS_KEY: 1},
+            output_dict={config.EXAMPLES_KEY: [standard_artifacts.Examples()]},
+        )
     )
+    return {
+        key: data_types_utils.get_metadata_value(value)
+        for key, value in output.exec_properties.items()
+    }
 
 
 def test_driver_pins_days_and_fingerprints_every_input_file(tmp_path):
@@ -828,7 +838,7 @@ def test_driver_pins_days_and_fingerprints_every_input_file(tmp_path):
 
 
 # --- Inside a real TFX pipeline ---------------------------------------------------
-def _run_pipeline(root: pathlib.Path, work: pathlib.Path) -> None:
+def _run_pipeline(root: pathlib.Path, work: pathlib.Path, runner: type) -> None:
     pipeline = tfx.dsl.Pipeline(
         pipeline_name="impression-example-gen-test",
         pipeline_root=str(work / "pipeline_root"),
@@ -840,7 +850,7 @@ def _run_pipeline(root: pathlib.Path, work: pathlib.Path) -> None:
             )
         ),
     )
-    tfx.orchestration.LocalDagRunner().run(pipeline)
+    runner().run(pipeline)
 
 
 def _example_gen_runs(work: pathlib.Path):
@@ -867,17 +877,22 @@ def _example_gen_runs(work: pathlib.Path):
     return runs
 
 
-def test_component_in_local_dag_runner_with_caching(tmp_path):
+# Both call the driver through the portable launcher (``run``); a new day or
+# file must rerun the component and unchanged inputs must hit the cache.
+@pytest.mark.parametrize(
+    "runner", [tfx.orchestration.LocalDagRunner, BeamDagRunner], ids=["local", "beam"]
+)
+def test_component_in_dag_runners_with_caching(tmp_path, runner):
     root = write_clean_log(tmp_path / "logs")
-    _run_pipeline(root, tmp_path)
-    _run_pipeline(root, tmp_path)  # unchanged inputs
+    _run_pipeline(root, tmp_path, runner)
+    _run_pipeline(root, tmp_path, runner)  # unchanged inputs
     write_parquet(root, features.IMPRESSIONS_DIR, DAY3, [impression("f", DAY3)])
-    _run_pipeline(root, tmp_path)  # a new day arrived
-    _run_pipeline(root, tmp_path)  # unchanged again
+    _run_pipeline(root, tmp_path, runner)  # a new day arrived
+    _run_pipeline(root, tmp_path, runner)  # unchanged again
     write_parquet(
         root, features.IMPRESSIONS_DIR, DAY3, [impression("g", DAY3)], name="part-1"
     )
-    _run_pipeline(root, tmp_path)  # a new file in the last day
+    _run_pipeline(root, tmp_path, runner)  # a new file in the last day
 
     runs = _example_gen_runs(tmp_path)
     execution = metadata_store_pb2.Execution

@@ -6,21 +6,28 @@ days and a fingerprint of every file the run will read into both makes TFX
 rerun the component when a new day or a new (or rewritten) file arrives and
 reuse the previous Examples otherwise.
 
-It implements both driver interfaces, like TFX's own ExampleGen driver:
-``run(execution_info)`` for the portable launcher (LocalDagRunner, Beam and
-Airflow DAG runners) and ``resolve_exec_properties`` /
-``_prepare_output_artifacts`` for the legacy ``BaseDriver`` flow.
+Only the IR-based driver interface, ``run(execution_info)``, is implemented:
+it is what every supported runner calls.  LocalDagRunner and BeamDagRunner
+(built without arguments, as ``pipeline.runs`` does) run each node through
+the portable launcher, whose PythonDriverOperator calls ``run``;
+KubeflowV2DagRunner runs no custom driver at all (the executor plans the days
+itself, see executor.py).  The legacy ``BaseDriver.pre_execution`` flow
+(``resolve_exec_properties`` / ``_prepare_output_artifacts``) is called only
+by the non-IR launchers: BeamDagRunner given ``beam_orchestrator_args`` or
+``config``, the Airflow runner and InteractiveContext, none of which this
+project uses; there the base class's defaults apply, so the examples are the
+same but caching would not see new input files.  The class still derives
+from the legacy ``base_driver.BaseDriver`` because TFX's component class
+check demands that of every ``DRIVER_CLASS``.
 """
 
 from __future__ import annotations
 
 import copy
-import os
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, Tuple
 
-from tfx import types
 from tfx.dsl.components.base import base_driver
-from tfx.orchestration import data_types, data_types_utils, metadata
+from tfx.orchestration import data_types_utils, metadata
 from tfx.orchestration.portable import base_driver as ir_base_driver
 from tfx.orchestration.portable import data_types as portable_data_types
 from tfx.proto.orchestration import driver_output_pb2
@@ -55,7 +62,6 @@ class ImpressionLogDriver(base_driver.BaseDriver, ir_base_driver.BaseDriver):
         base_driver.BaseDriver.__init__(self, metadata_handle)
         ir_base_driver.BaseDriver.__init__(self, metadata_handle)
 
-    # --- portable launcher ---------------------------------------------------
     def run(
         self, execution_info: portable_data_types.ExecutionInfo
     ) -> driver_output_pb2.DriverOutput:
@@ -70,38 +76,3 @@ class ImpressionLogDriver(base_driver.BaseDriver, ir_base_driver.BaseDriver):
             examples.mlmd_artifact
         )
         return result
-
-    # --- legacy driver interface ---------------------------------------------
-    def resolve_exec_properties(
-        self,
-        exec_properties: Dict[str, Any],
-        pipeline_info: data_types.PipelineInfo,
-        component_info: data_types.ComponentInfo,
-    ) -> Dict[str, Any]:
-        """Overrides BaseDriver.resolve_exec_properties()."""
-        del pipeline_info, component_info
-        resolved, _, _ = resolve(exec_properties)
-        exec_properties.update(resolved)
-        return exec_properties
-
-    def _prepare_output_artifacts(
-        self,
-        input_artifacts: Dict[str, List[types.Artifact]],
-        output_dict: Dict[str, types.Channel],
-        exec_properties: Dict[str, Any],
-        execution_id: int,
-        pipeline_info: data_types.PipelineInfo,
-        component_info: data_types.ComponentInfo,
-    ) -> Dict[str, List[types.Artifact]]:
-        """Overrides BaseDriver._prepare_output_artifacts()."""
-        del input_artifacts
-        _, plan, fingerprint = resolve(exec_properties)
-        examples = output_dict[config.EXAMPLES_KEY].type()
-        examples.uri = base_driver._generate_output_uri(  # pylint: disable=protected-access
-            os.path.join(pipeline_info.pipeline_root, component_info.component_id),
-            config.EXAMPLES_KEY,
-            execution_id,
-        )
-        artifacts.annotate_input(examples, plan, fingerprint)
-        base_driver._prepare_output_paths(examples)  # pylint: disable=protected-access
-        return {config.EXAMPLES_KEY: [examples]}
