@@ -1,11 +1,15 @@
 """The curated schema agrees with the feature module and catches bad data."""
 
+from typing import Dict
+
 import pandas as pd
 import pytest
 import tensorflow_data_validation as tfdv
+from google.protobuf import text_format
 from tensorflow_metadata.proto.v0 import schema_pb2
 
 from pipeline.config import DEFAULT_SCHEMA_PATH
+from pipeline.schema import generate
 from transform import features
 
 _TFDV_TYPE = {str: schema_pb2.BYTES, int: schema_pb2.INT, float: schema_pb2.FLOAT}
@@ -15,6 +19,75 @@ _NOT_SERVED = set(features.LABELS) | {features.SLICE_KEY}
 @pytest.fixture(scope="module")
 def schema() -> schema_pb2.Schema:
     return tfdv.load_schema_text(DEFAULT_SCHEMA_PATH)
+
+
+# --- The checked-in schema is what the generator builds ------------------------
+_COMMITTED = tfdv.load_schema_text(DEFAULT_SCHEMA_PATH)
+_GENERATED = generate.build_schema(generate.load_constraints())
+_REGENERATE = "run: python -m pipeline.schema.generate"
+
+
+def _by_name(schema: schema_pb2.Schema) -> Dict[str, schema_pb2.Feature]:
+    return {f.name: f for f in schema.feature}
+
+
+def test_the_generator_writes_the_file_the_pipeline_imports():
+    assert generate.SCHEMA_PATH == DEFAULT_SCHEMA_PATH
+
+
+@pytest.mark.parametrize(
+    "name", sorted(set(_by_name(_COMMITTED)) | set(_by_name(_GENERATED)))
+)
+def test_each_committed_feature_is_the_generated_one(name):
+    committed = _by_name(_COMMITTED).get(name)
+    generated = _by_name(_GENERATED).get(name)
+    assert committed == generated, (
+        f"{name}: schema.pbtxt has\n{committed}\nbut features.py and "
+        f"constraints.pbtxt give\n{generated}\n{_REGENERATE}"
+    )
+
+
+def test_committed_environments_and_string_domains_are_the_generated_ones():
+    committed, generated = schema_pb2.Schema(), schema_pb2.Schema()
+    committed.CopyFrom(_COMMITTED)
+    generated.CopyFrom(_GENERATED)
+    del committed.feature[:], generated.feature[:]
+    assert committed == generated, _REGENERATE
+
+
+def test_a_new_feature_needs_no_hand_edit_of_the_schema(monkeypatch):
+    added = ("item_age_days", int)
+    monkeypatch.setattr(
+        features, "EXAMPLE_FEATURES", features.EXAMPLE_FEATURES + (added,)
+    )
+    new = _by_name(generate.build_schema(generate.load_constraints()))[added[0]]
+    assert new.type == schema_pb2.INT
+    assert (new.presence.min_fraction, new.presence.min_count) == (1.0, 1)
+    assert list(new.not_in_environment) == []
+    assert new.WhichOneof("domain_info") is None  # until a reviewer adds one
+
+
+def _constraints(text: str) -> schema_pb2.Schema:
+    return text_format.Parse(text, schema_pb2.Schema())
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ('feature { name: "position" type: FLOAT }', "type"),
+        ('feature { name: "click" not_in_environment: "TRAINING" }', "environment"),
+        ('feature { name: "gone" int_domain { min: 0 } }', "gone"),
+        ('feature { name: "user_gender" domain: "genders" }', "genders"),
+        (
+            'feature { name: "position" int_domain { min: 1 } }'
+            'feature { name: "position" int_domain { min: 0 } }',
+            "twice",
+        ),
+    ],
+)
+def test_constraints_keep_to_domains_of_known_features(text, message):
+    with pytest.raises(ValueError, match=message):
+        generate.build_schema(_constraints(text))
 
 
 def test_schema_has_exactly_the_example_features_with_their_types(schema):
