@@ -22,7 +22,11 @@ setup(
         "synthetic", "synthetic.*",
         "transform", "transform.*",
     ]),
-    package_data={"pipeline": ["schema/*.pbtxt"]},
+    package_data={
+        "pipeline": ["schema/*.pbtxt"],
+        # The slice report's page: Jinja2 templates and its stylesheet.
+        "evaluation.report": ["templates/*"],
+    },
     install_requires=[
         "tfx[kfp]==1.16.0",
         "tensorflow==2.16.2",
@@ -35,6 +39,9 @@ setup(
         "pyarrow==10.0.1",
         "numpy==1.26.4",
         "pandas",
+        # The slice report's templates (evaluation/report); constraints.txt
+        # pins the tested 3.1.6.
+        "jinja2>=3.0,<4",
         "tqdm",
         "psutil",
     ],

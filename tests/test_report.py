@@ -39,7 +39,7 @@ from evaluation.report import (
     write_report,
 )
 from evaluation.report import __main__ as cli
-from evaluation.report.page import model_labels
+from evaluation.report.views import model_labels
 from evaluation.results import OVERALL, bucket_slice
 from models import registry
 from pipeline import run_summary
