@@ -47,6 +47,21 @@ def test_each_committed_feature_is_the_generated_one(name):
     )
 
 
+def test_the_checked_in_schema_is_exactly_the_generators_output():
+    with open(DEFAULT_SCHEMA_PATH, encoding="utf-8") as handle:
+        assert handle.read() == generate.generated_text(), _REGENERATE
+
+
+def test_check_reports_a_stale_schema_and_a_run_rewrites_it(tmp_path, monkeypatch):
+    stale = tmp_path / "schema.pbtxt"
+    stale.write_text("# edited by hand\n", encoding="utf-8")
+    monkeypatch.setattr(generate, "SCHEMA_PATH", str(stale))
+    assert generate.main(["--check"]) == 1
+    assert generate.main([]) == 0
+    assert stale.read_text(encoding="utf-8") == generate.generated_text()
+    assert generate.main(["--check"]) == 0
+
+
 def test_committed_environments_and_string_domains_are_the_generated_ones():
     committed, generated = schema_pb2.Schema(), schema_pb2.Schema()
     committed.CopyFrom(_COMMITTED)

@@ -2,10 +2,21 @@
 
 Everything that names a column imports it from here: the synthetic generator
 (what it writes), the ExampleGen (what it reads, validates and emits), the
-schema, Transform, the models, TFMA slicing and the serving client.  Adding a
-feature to the pipeline is a change to this file only; columns of the input
-logs that are not named here are ignored (the input contract passes extra
-columns through only if the feature spec names them).
+schema, Transform, the models, TFMA slicing and the serving client.  Columns
+of the input logs that are not named here are ignored (the input contract
+passes extra columns through only if the feature spec names them).
+
+Adding a feature to the pipeline: name it here, then rewrite the curated
+schema with ``python -m pipeline.schema.generate``, which takes the schema's
+feature list (names, types, presence, serving environment) from this file;
+tests/test_schema.py fails until the checked-in ``pipeline/schema/schema.pbtxt``
+is regenerated.  If the feature's values have a contract (a range, a fixed
+set of codes), add that to ``pipeline/schema/constraints.pbtxt`` by hand: a
+reviewed constraint, not something to derive.  Without one, ExampleValidator
+checks only the feature's type and presence.  The ExampleGen, Transform and
+the models need no change (they follow the column's role); the synthetic
+generator does, since it has to draw the new column's values
+(``synthetic/impressions.py``) for the demo and the tests.
 
 The input layout itself is defined in ``shared/specs/impression_logs.md``.
 """
