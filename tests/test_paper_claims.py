@@ -13,10 +13,12 @@ from typing import Dict, List
 import pytest
 
 from benchmarks import paper_claims
+from benchmarks.claims import metrics, report, running, settings, stats, store
+from benchmarks.claims import verdicts
 from evaluation import ranking
 from models.config import ModelConfig
 
-LIGHT, HEAVY = paper_claims.FIGURE_7_BUCKETS
+LIGHT, HEAVY = metrics.FIGURE_7_BUCKETS
 
 
 def _run(model: str, seed: int, cvr: float, expected_cvr: float, gain: float) -> Dict:
@@ -71,7 +73,7 @@ def _line(claims: List[str], start: str, *parts: str) -> str:
 
 
 def test_ordering_holds_only_with_a_gap_beyond_the_seed_spread():
-    claims = paper_claims.claims(_by_model(esm2=0.8100, esmm=0.8098, dnn=0.79))
+    claims = verdicts.claims(_by_model(esm2=0.8100, esmm=0.8098, dnn=0.79))
     # 0.0002 apart with a seed spread of 0.0005: a tie
     assert _line(claims, "cvr_auc (Evaluator)", "esm2 0.", "esmm 0.").endswith(
         "DOES NOT HOLD"
@@ -83,7 +85,7 @@ def test_ordering_holds_only_with_a_gap_beyond_the_seed_spread():
 
 
 def test_figure_7_compares_the_heavy_and_light_bucket_gains():
-    claims = paper_claims.claims(_by_model(esm2=0.82, esmm=0.80, dnn=0.79))
+    claims = verdicts.claims(_by_model(esm2=0.82, esmm=0.80, dnn=0.79))
     figure = _line(claims, "cvr_auc (without label noise)", "Figure 7")
     assert f"in {HEAVY} (+0.0300)" in figure and f"in {LIGHT} (+0.0100)" in figure
     assert figure.endswith(": HOLDS")
@@ -91,7 +93,7 @@ def test_figure_7_compares_the_heavy_and_light_bucket_gains():
 
 def test_label_noise_is_the_hanley_mcneil_error_of_the_eval_counts():
     by_model = _by_model(esm2=0.82, esmm=0.80, dnn=0.79)
-    claims = paper_claims.claims(by_model)
+    claims = verdicts.claims(by_model)
     line = _line(claims, "cvr_auc on all of the eval day")
     mean_auc = 0.82 + 0.0005
     error = ranking.auc_standard_error(mean_auc, 100, 10_000)
@@ -105,15 +107,15 @@ def test_runs_saved_before_expected_aucs_render_without_them():
             del run["groundtruth_buckets"]
             for metric in run["groundtruth"].values():
                 del metric["expected_model"]
-    claims = paper_claims.claims(by_model)
+    claims = verdicts.claims(by_model)
     assert not [c for c in claims if "without label noise" in c]
-    assert paper_claims.expected_section(by_model, list(by_model)) == []
+    assert report.expected_section(by_model) == []
 
 
 def test_gain_is_esm2_minus_esmm_over_seeds():
     by_model = _by_model(esm2=0.82, esmm=0.80, dnn=0.79)
-    assert paper_claims.gain(
-        by_model, paper_claims.observed("cvr_auc", HEAVY)
+    assert stats.gain(
+        by_model, stats.observed("cvr_auc", HEAVY)
     ) == pytest.approx(0.04)
 
 
@@ -130,25 +132,25 @@ def test_resume_runs_only_what_the_saved_json_lacks(tmp_path, monkeypatch):
         resume=True,
     )
     saved = [_run("esm2", 0, 0.8, 0.8, 0.0), _run("esmm", 0, 0.79, 0.79, 0.0)]
-    path = paper_claims.runs_path(args.output)
-    paper_claims.save_runs(path, args.command, 30.0, saved)
+    path = store.runs_path(args.output)
+    store.save_runs(path, args.command, 30.0, saved)
     ran = []
 
     def run_one(args, logs, model, seed):
         ran.append((model, seed))
         # Each run must already find the earlier ones saved.
-        assert len(paper_claims.load_runs(path)["runs"]) == 2 + len(ran) - 1
+        assert len(store.load_runs(path)["runs"]) == 2 + len(ran) - 1
         return _run(model, seed, 0.81, 0.81, 0.0)
 
-    monkeypatch.setattr(paper_claims, "run_one", run_one)
-    all_runs, minutes = paper_claims.run_all(args)
+    monkeypatch.setattr(running, "run_one", run_one)
+    all_runs, minutes = running.run_all(args)
 
     assert ran == [("esm2", 1), ("esmm", 1)]
     assert [(r["model"], r["seed"]) for r in all_runs] == [
         ("esm2", 0), ("esmm", 0), ("esm2", 1), ("esmm", 1)
     ]
     assert all_runs[:2] == saved
-    stored = paper_claims.load_runs(path)
+    stored = store.load_runs(path)
     assert stored["runs"] == all_runs and stored["minutes"] >= 30.0
     assert minutes == pytest.approx(stored["minutes"], abs=0.1)
 
@@ -157,7 +159,7 @@ def test_model_flags_set_every_run_but_its_model_and_seed():
     args = paper_claims.parse_args(
         ["--models", "esmm", "--optimizer", "adam", "--tower-units", "64", "32"]
     )
-    config = paper_claims.model_config(args, "esmm", 1)
+    config = settings.model_config(args, "esmm", 1)
     assert config == ModelConfig(
         model="esmm", seed=1, optimizer="adam", tower_units=(64, 32)
     )
@@ -170,11 +172,11 @@ def test_report_names_the_settings_the_runs_were_trained_with():
     first = dataclasses.asdict(ModelConfig(model="esm2", seed=0))
     second = dataclasses.asdict(ModelConfig(model="esmm", seed=1))
     runs = [{"model_config": first}, {"model_config": second}]
-    settings = paper_claims.model_settings(runs)
-    assert "optimizer=lazy_adam" in settings and "learning_rate=0.0005" in settings
-    assert "seed" not in settings and "model=" not in settings
+    named = settings.model_settings(runs)
+    assert "optimizer=lazy_adam" in named and "learning_rate=0.0005" in named
+    assert "seed" not in named and "model=" not in named
     other = dict(first, optimizer="adam")
-    assert paper_claims.model_settings(runs + [{"model_config": other}]).startswith(
+    assert settings.model_settings(runs + [{"model_config": other}]).startswith(
         "the runs differ"
     )
-    assert paper_claims.model_settings([{}]) == "not recorded"
+    assert settings.model_settings([{}]) == "not recorded"
