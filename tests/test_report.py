@@ -6,14 +6,18 @@ shared pipeline run's evaluation and open the page in headless Chromium.
 
 from __future__ import annotations
 
+import ast
 import base64
+import dataclasses
+import datetime
+import fnmatch
 import html.parser
 import json
 import math
 import os
 import subprocess
 import tempfile
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, NamedTuple, Optional, Tuple
 
 import numpy as np
 import pytest
@@ -30,15 +34,18 @@ from evaluation.eval_config import (
     metric_keys,
 )
 from evaluation.report import (
+    GroundTruthFigure,
     ReportInput,
     layout,
     locate,
     plots,
     read_groundtruth,
     render_report,
+    views,
     write_report,
 )
 from evaluation.report import __main__ as cli
+from evaluation.report import page as report_page
 from evaluation.report.views import model_labels
 from evaluation.results import OVERALL, bucket_slice
 from models import registry
@@ -202,6 +209,69 @@ def tables_of(page: str) -> Dict[str, List[ParsedTable]]:
     return parser.tables
 
 
+class Element(NamedTuple):
+    tag: str
+    attrs: Dict[str, str]  # unescaped, as a browser reads them
+    text: str  # all text inside, unescaped, white space collapsed
+
+
+class _Elements(html.parser.HTMLParser):
+    """Every element of a page in document order, with the text inside it."""
+
+    VOID = {"meta", "img", "br", "hr", "link", "input"}  # no end tag
+
+    def __init__(self):
+        super().__init__()
+        self.found: List[Tuple[str, Dict[str, str], List[str]]] = []
+        self._open: List[Tuple[str, Dict[str, str], List[str]]] = []
+
+    def handle_starttag(self, tag, attrs):
+        element = (tag, {k: v or "" for k, v in attrs}, [])
+        self.found.append(element)
+        if tag not in self.VOID:
+            self._open.append(element)
+
+    def handle_endtag(self, tag):
+        while self._open and self._open.pop()[0] != tag:
+            pass
+
+    def handle_data(self, data):
+        for _, _, text in self._open:
+            text.append(data)
+
+
+def elements(page: str, tag: Optional[str] = None) -> List[Element]:
+    parser = _Elements()
+    parser.feed(page)
+    return [
+        Element(t, attrs, " ".join("".join(text).split()))
+        for t, attrs, text in parser.found
+        if tag in (None, t)
+    ]
+
+
+def cards_of(page: str) -> Dict[str, Dict[str, str]]:
+    """The summary cards: {card title: {term: description}}."""
+    cards: Dict[str, Dict[str, str]] = {}
+    title: Optional[str] = None
+    term = ""
+    for element in elements(page):
+        if element.tag == "div" and element.attrs.get("class") == "card":
+            title = ""  # the card's <h3> comes next
+        elif element.tag == "h3" and title == "":
+            title = element.text
+            cards[title] = {}
+        elif element.tag == "dt" and title:
+            term = element.text
+        elif element.tag == "dd" and title:
+            cards[title][term] = element.text
+    return cards
+
+
+def notes_of(page: str) -> List[str]:
+    return [e.text for e in elements(page, "p") if "note" in e.attrs.get("class", "")]
+
+
 def cell(table: ParsedTable, row: str, column: str, occurrence: int = 0) -> str:
     """The text in ``row`` (named by its first cell) under the ``occurrence``-th
     ``column``, as named in the last header row.
@@ -304,6 +374,9 @@ def test_single_report_tables_charts_and_ground_truth(
     assert cell(truth, BUCKETS[0], "oracle") == layout.MISSING  # null in the JSON
     assert cell(truth, BUCKETS[1], "model") == layout.MISSING  # slice absent
     assert "Entire-space CVR AUC" in page
+    source = os.path.join(groundtruth_dir, groundtruth_metrics.METRICS_FILE)
+    assert f"Source: {source}. 3,000 examples. Days: 2026-01-03." in notes_of(page)
+    assert not any("names model" in note for note in notes_of(page))  # same model
 
     assert page.count(IMG) == 2  # AUC per bucket, reliability
     assert "http://" not in page and "https://" not in page
@@ -351,11 +424,179 @@ def test_charts_are_png_images_and_absent_when_there_is_nothing_to_draw(
     only_auc = ReportInput(metrics={OVERALL: {"ctr_auc": 0.7}})
     assert plots.reliability_chart([("model", only_auc.metrics)]) is None
     assert render_report(only_auc).count(IMG) == 1
+    # Autoescaping leaves a data URI as drawn: base64 has nothing to escape.
+    page = render_report(ReportInput(metrics=esm2_metrics, model_name="esm2"))
+    assert [e.attrs["src"] for e in elements(page, "img")][0] == uri
 
 
-def test_text_from_outside_is_escaped(esm2_metrics):
-    page = render_report(ReportInput(metrics=esm2_metrics, pipeline_name="<b>pipe</b>"))
-    assert "&lt;b&gt;pipe&lt;/b&gt;" in page and "<b>pipe</b>" not in page
+HOSTILE = "<script>alert(1)</script>"
+
+
+def test_text_from_outside_is_escaped_wherever_it_is_shown(
+    esm2_metrics, esmm_metrics, groundtruth_dir
+):
+    """Model, pipeline, paths, ground-truth metric names and days all reach
+    the page as text: parsed back they read as given, and none becomes markup."""
+    truth = read_groundtruth(groundtruth_dir)
+    truth.slices[OVERALL][HOSTILE] = GroundTruthFigure(0.6, 0.7, 0.6 / 0.7)
+    truth = dataclasses.replace(
+        truth, days=("<img src=x onerror=alert(2)>",), source="/gt/<i>.json"
+    )
+    hostile = ReportInput(
+        metrics=esm2_metrics,
+        model_name=HOSTILE,
+        pipeline_name="<b>pipe</b>",
+        evaluation_uri='/runs/"quoted"&amp;',
+        groundtruth=truth,
+    )
+    page = render_report(hostile, ReportInput(metrics=esmm_metrics, model_name="esmm"))
+    for markup in ("<script", "<b>", "<i>", "<img src=x"):
+        assert markup not in page.lower()
+
+    label = HOSTILE.upper()  # how the page names the model
+    assert elements(page, "title")[0].text == f"Slice report: {label} vs ESMM"
+    assert f"{label} tables" in [e.text for e in elements(page, "a")]
+    card = cards_of(page)[label]
+    assert card["model"] == HOSTILE
+    assert card["pipeline"] == "<b>pipe</b>"
+    assert card["evaluation"] == '/runs/"quoted"&amp;'
+    tables = tables_of(page)
+    headline_columns = tables["Headline metrics"][0][0][-1]
+    assert headline_columns[:2] == [label, "ESMM"]
+    truth_groups = tables[f"{label} against the ground truth"][0][0][0]
+    assert layout.metric_label(HOSTILE) in truth_groups
+    notes = notes_of(page)
+    days = "Days: <img src=x onerror=alert(2)>."
+    assert f"Source: /gt/<i>.json. 3,000 examples. {days}" in notes
+    assert f"The ground truth names model esm2, the evaluation {HOSTILE}." in notes
+    alts = [e.attrs["alt"] for e in elements(page, "img")]
+    assert f"Gain of {label} over ESMM per bucket" in alts
+
+
+def test_summary_cards_say_where_each_evaluation_comes_from(
+    esm2_metrics, esmm_metrics, groundtruth_dir
+):
+    berlin = datetime.timezone(datetime.timedelta(hours=2))
+    esm2 = ReportInput(
+        metrics=esm2_metrics,
+        model_name="esm2",
+        pipeline_name="esm2",
+        metadata_path="/runs/metadata.sqlite",
+        evaluation_uri="/runs/Evaluator/evaluation/8",
+        model_uri="/runs/Trainer/model/6",
+        blessed=True,
+        evaluated_at=datetime.datetime(2026, 1, 3, 14, 0, 0, tzinfo=berlin),
+        groundtruth=read_groundtruth(groundtruth_dir),
+    )
+    unknown = ReportInput(metrics=esmm_metrics)  # nothing but metrics known
+    generated = datetime.datetime(2026, 1, 4, 5, 6, 7, tzinfo=datetime.timezone.utc)
+    page = render_report(esm2, unknown, generated_at=generated)
+    m = layout.MISSING
+    assert cards_of(page) == {
+        "ESM2": {
+            "model": "esm2",
+            "pipeline": "esm2",
+            "blessing": "blessed",
+            "evaluated": "2026-01-03 12:00:00 UTC",  # shown in UTC
+            "evaluation": "/runs/Evaluator/evaluation/8",
+            "model artifact": "/runs/Trainer/model/6",
+            "ML Metadata": "/runs/metadata.sqlite",
+            "ground truth": "yes",
+        },
+        "model": {
+            "model": "unknown (pass --model-name)",
+            "pipeline": m,
+            "blessing": "unknown",
+            "evaluated": m,
+            "evaluation": m,
+            "model artifact": m,
+            "ML Metadata": m,
+            "ground truth": "none (real logs have no ground truth)",
+        },
+    }
+    badges = [(e.attrs["class"], e.text) for e in elements(page, "span")]
+    assert badges == [("badge blessed", "blessed"), ("badge unknown", "unknown")]
+    not_blessed = render_report(dataclasses.replace(unknown, blessed=False))
+    assert cards_of(not_blessed)["model"]["blessing"] == "not blessed"
+    footer = elements(page, "footer")[0].text
+    assert footer == "Generated 2026-01-04 05:06:07 UTC by python -m evaluation.report."
+
+
+@pytest.mark.parametrize("compared", [False, True])
+def test_navigation_links_every_section_in_order(
+    esm2_metrics, esmm_metrics, compared
+):
+    esm2 = ReportInput(metrics=esm2_metrics, model_name="esm2")
+    esmm = ReportInput(metrics=esmm_metrics, model_name="esmm") if compared else None
+    page = render_report(esm2, esmm)
+    links = [(e.attrs["href"], e.text) for e in elements(page, "a")]
+    sections = [
+        (e.attrs["id"], e.text.split(" ", 1)[0]) for e in elements(page, "section")
+    ]
+    assert [href for href, _ in links] == [f"#{id_}" for id_, _ in sections]
+    expected = ["Summary"] + (["Comparison"] if compared else []) + ["Charts"]
+    expected += ["ESM2 tables"] + (["ESMM tables"] if compared else [])
+    assert [text for _, text in links] == expected
+
+
+def test_table_view_rules_each_group_and_keeps_cell_colours():
+    table = layout.Table(
+        title="t",
+        groups=(
+            layout.ColumnGroup("CVR AUC", ("ESM2", "ESMM", "gain")),
+            layout.ColumnGroup("CTCVR AUC", ("ESM2",)),
+        ),
+        rows=(
+            (
+                layout.OVERALL_LABEL,
+                (
+                    layout.Cell("0.7500"),
+                    layout.Cell(layout.MISSING, "missing"),
+                    layout.Cell("+0.0100", "gain-pos"),
+                    layout.Cell("0.7000"),
+                ),
+            ),
+            ("0-10", (layout.Cell("0.7"),) * 4),
+        ),
+    )
+    view = views.table_view(table)
+    assert [(g.text, g.span, g.css) for g in view.groups] == [
+        ("CVR AUC", 3, "group-start"),
+        ("CTCVR AUC", 1, "group-start"),
+    ]
+    assert [c.css for c in view.columns] == ["group-start", "", "", "group-start"]
+    assert [c.css for c in view.rows[0].cells] == [
+        "group-start",
+        "missing",
+        "gain-pos",
+        "group-start",
+    ]
+    assert [r.css for r in view.rows] == ["overall", ""]
+    # One header row: no group labels, so no rules.
+    flat = views.table_view(
+        dataclasses.replace(table, groups=(layout.ColumnGroup("", table.columns),))
+    )
+    assert flat.groups == ()
+    assert {c.css for c in flat.columns} == {""}
+    assert [c.css for c in flat.rows[0].cells] == ["", "missing", "gain-pos", ""]
+
+
+def test_templates_ship_as_package_data():
+    """setup.py's package_data covers every template file; an installed report
+    has nothing else to render with."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    tree = ast.parse(open(os.path.join(root, "setup.py"), encoding="utf-8").read())
+    keywords = {
+        k.arg: k.value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "setup"
+        for k in node.keywords
+    }
+    patterns = ast.literal_eval(keywords["package_data"])["evaluation.report"]
+    templates = report_page.environment().list_templates()
+    assert {report_page.TEMPLATE, "macros.html.j2", "style.css"} <= set(templates)
+    for name in templates:
+        assert any(fnmatch.fnmatch(f"templates/{name}", p) for p in patterns), name
 
 
 # --- Integration: the pipeline run's evaluation ---------------------------------------
