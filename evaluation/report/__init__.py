@@ -4,6 +4,8 @@
 
 ``locate`` finds an evaluation through ML Metadata, ``write_report`` renders
 it; ``ReportInput`` is what passes between them (tests build it by hand).
+``views`` turns it into what the page shows, and the Jinja2 templates in
+``templates/`` lay that out as HTML.
 """
 
 from evaluation.report.inputs import (

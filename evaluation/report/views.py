@@ -66,10 +66,10 @@ def table_view(table: layout.Table) -> TableView:
     return TableView(
         title=table.title,
         row_header=table.row_header,
-        groups=tuple(
-            HeadCell(group.label, GROUP_START, len(group.columns))
-            for group in table.groups
+        groups=(
+            tuple(HeadCell(g.label, GROUP_START, len(g.columns)) for g in table.groups)
             if grouped
+            else ()
         ),
         columns=tuple(HeadCell(name, edge) for name, edge in zip(table.columns, edges)),
         rows=tuple(
