@@ -54,7 +54,9 @@ def _run(model: str, seed: int, cvr: float, expected_cvr: float, gain: float) ->
     }
 
 
-def _by_model(esm2: float, esmm: float, dnn: float) -> Dict[str, List[Dict]]:
+def _by_model(
+    esm2: float, esmm: float, dnn: float, seeds: int = 3
+) -> Dict[str, List[Dict]]:
     """Evaluator CVR AUCs as given; without label noise ESM2 leads clearly."""
     runs = {
         "esm2": (esm2, 0.80, 0.02),
@@ -62,7 +64,7 @@ def _by_model(esm2: float, esmm: float, dnn: float) -> Dict[str, List[Dict]]:
         "dnn": (dnn, 0.78, 0.0),
     }
     return {
-        model: [_run(model, seed, *values) for seed in range(3)]
+        model: [_run(model, seed, *values) for seed in range(seeds)]
         for model, values in runs.items()
     }
 
@@ -82,6 +84,64 @@ def test_ordering_holds_only_with_a_gap_beyond_the_seed_spread():
     assert _line(
         claims, "cvr_auc (without label noise)", "esm2 0.", "esmm 0."
     ).endswith(": HOLDS")
+
+
+def test_one_seed_has_no_spread_to_judge_a_gap_by():
+    """With one seed a spread of 0 would let any positive gap hold."""
+    claims = verdicts.claims(_by_model(esm2=0.82, esmm=0.80, dnn=0.79, seeds=1))
+    ordering = [c for c in claims if "by more than the seed spread" in c]
+    assert len(ordering) == 8  # 2 metrics x 2 pairs x 2 readings
+    assert all(c.endswith(": ONE SEED, NO SPREAD") for c in ordering)
+    assert (
+        _line(claims, "cvr_auc (Evaluator)", "esm2 0.", "esmm 0.")
+        == "cvr_auc (Evaluator): esm2 0.8200 > esmm 0.8000 by more than the seed "
+        "spread (–): ONE SEED, NO SPREAD"
+    )
+
+
+@pytest.mark.parametrize(
+    "seeds, esm2_over_esmm, esmm_over_dnn",
+    [
+        (1, "ONE SEED, NO SPREAD", "ONE SEED, NO SPREAD"),
+        # Seeds 0.0005 apart: a spread of 0.00035 (two seeds) or 0.0005 (three).
+        (2, "HOLDS", "HOLDS"),
+        (3, "HOLDS", "DOES NOT HOLD"),
+    ],
+)
+def test_the_verdict_on_a_gap_follows_the_number_of_seeds(
+    seeds, esm2_over_esmm, esmm_over_dnn
+):
+    # Gaps of 0.0008 and 0.0004 on the Evaluator's CVR AUC.
+    claims = verdicts.claims(
+        _by_model(esm2=0.8108, esmm=0.8100, dnn=0.8096, seeds=seeds)
+    )
+    first = _line(claims, "cvr_auc (Evaluator)", "esm2 0.", "esmm 0.")
+    second = _line(claims, "cvr_auc (Evaluator)", "esmm 0.", "dnn 0.")
+    assert first.endswith(f": {esm2_over_esmm}")
+    assert second.endswith(f": {esmm_over_dnn}")
+
+
+def test_one_model_with_one_seed_is_enough_to_leave_a_gap_unjudged():
+    by_model = _by_model(esm2=0.82, esmm=0.80, dnn=0.79)
+    by_model["dnn"] = by_model["dnn"][:1]
+    claims = verdicts.claims(by_model)
+    assert _line(claims, "cvr_auc (Evaluator)", "esm2 0.", "esmm 0.").endswith(
+        ": HOLDS"
+    )
+    assert _line(claims, "cvr_auc (Evaluator)", "esmm 0.", "dnn 0.").endswith(
+        ": ONE SEED, NO SPREAD"
+    )
+
+
+def test_one_seed_has_no_spread_but_prints_as_zero_in_the_tables():
+    one = [_run("esm2", 0, 0.82, 0.80, 0.0)]
+    figure = stats.over_seeds(one, stats.observed("cvr_auc"))
+    assert (figure.mean, figure.spread, figure.seeds) == (0.82, None, 1)
+    assert stats.mean_and_spread(one, stats.observed("cvr_auc")) == (0.82, 0.0)
+    two = one + [_run("esm2", 2, 0.82, 0.80, 0.0)]
+    assert stats.over_seeds(two, stats.observed("cvr_auc")).spread == pytest.approx(
+        0.001 / 2**0.5
+    )
 
 
 def test_figure_7_compares_the_heavy_and_light_bucket_gains():

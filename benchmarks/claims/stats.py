@@ -8,6 +8,7 @@ as missing instead of failing the whole report.
 
 from __future__ import annotations
 
+import dataclasses
 import statistics
 from typing import Callable, Dict, List, Optional, Tuple
 
@@ -55,18 +56,41 @@ def values(runs_of_model: List[Dict], path: Path) -> List[float]:
     return [value for value in found if value is not None and value == value]
 
 
-def mean_and_spread(runs_of_model: List[Dict], path: Path) -> Tuple[float, float]:
-    """Mean and standard deviation over seeds; NaN for both where no run has
-    the figure, a spread of 0 with one seed."""
+@dataclasses.dataclass(frozen=True)
+class OverSeeds:
+    """One figure over seeds: its mean, its spread and how many seeds had it.
+
+    A spread needs two seeds. With one, ``spread`` is None rather than 0, so
+    that no verdict takes a single seed's figure for one that cannot move.
+    """
+
+    mean: float  # NaN where no seed has the figure
+    spread: Optional[float]  # sample standard deviation
+    seeds: int
+
+
+def over_seeds(runs_of_model: List[Dict], path: Path) -> OverSeeds:
+    """The figure's mean and spread over the runs (one a seed) that have it."""
     found = values(runs_of_model, path)
-    if not found:
+    return OverSeeds(
+        mean=statistics.mean(found) if found else float("nan"),
+        spread=statistics.stdev(found) if len(found) > 1 else None,
+        seeds=len(found),
+    )
+
+
+def mean_and_spread(runs_of_model: List[Dict], path: Path) -> Tuple[float, float]:
+    """Mean and standard deviation over seeds, as the tables print them: NaN
+    for both where no run has the figure, a spread of 0 with one seed."""
+    figure = over_seeds(runs_of_model, path)
+    if not figure.seeds:
         return float("nan"), float("nan")
-    return statistics.mean(found), statistics.stdev(found) if len(found) > 1 else 0.0
+    return figure.mean, 0.0 if figure.spread is None else figure.spread
 
 
 def gain(by_model: Dict[str, List[Dict]], path: Path) -> float:
     """Mean over seeds of ESM2's figure minus ESMM's."""
     return (
-        mean_and_spread(by_model.get("esm2", []), path)[0]
-        - mean_and_spread(by_model.get("esmm", []), path)[0]
+        over_seeds(by_model.get("esm2", []), path).mean
+        - over_seeds(by_model.get("esmm", []), path).mean
     )

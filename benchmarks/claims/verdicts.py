@@ -8,15 +8,27 @@ blur; ``label_noise`` says how much the former can move.
 from __future__ import annotations
 
 import statistics
-from typing import Callable, Dict, List
+from typing import Callable, Dict, List, Tuple
 
 from evaluation import ranking
 
 from .metrics import CLAIM_METRICS, FIGURE_7_BUCKETS
-from .stats import Path, expected, gain, mean_and_spread, observed, truth, values
+from .stats import (
+    OverSeeds,
+    Path,
+    expected,
+    gain,
+    observed,
+    over_seeds,
+    truth,
+    values,
+)
 
 # Table 3's ordering, as pairs (better, worse).
 ORDERING = (("esm2", "esmm"), ("esmm", "dnn"))
+# The verdict on a gap where a model has fewer than two seeds: there is no
+# spread to beat, and a spread of 0 would let any positive gap hold.
+ONE_SEED = "ONE SEED, NO SPREAD"
 
 
 def verdict(holds: bool) -> str:
@@ -24,22 +36,35 @@ def verdict(holds: bool) -> str:
     return "HOLDS" if holds else "DOES NOT HOLD"
 
 
+def beyond_spread(better: OverSeeds, worse: OverSeeds) -> Tuple[str, str]:
+    """The seed spread a gap must exceed (as printed) and the verdict on it.
+
+    The larger of the two models' spreads; not judged where either model has
+    fewer than two seeds.
+    """
+    if better.spread is None or worse.spread is None:
+        return "–", ONE_SEED
+    spread = max(better.spread, worse.spread)
+    return f"{spread:.4f}", verdict(better.mean - worse.mean > spread)
+
+
 def ordering_claims(
     by_model: Dict[str, List[Dict]], reading: str, path_of: Callable[[str], Path]
 ) -> List[str]:
-    """Table 3: ESM2 > ESMM > DNN, each gap larger than the seed spread."""
+    """Table 3: ESM2 > ESMM > DNN, each gap larger than the seed spread (and
+    not judged with one seed, which has none)."""
     found = []
     for k in CLAIM_METRICS:
         for better, worse in ORDERING:
-            (a, sa), (b, sb) = (
-                mean_and_spread(by_model.get(m, []), path_of(k))
-                for m in (better, worse)
+            first, second = (
+                over_seeds(by_model.get(m, []), path_of(k)) for m in (better, worse)
             )
-            if a != a or b != b:
+            if not (first.seeds and second.seeds):
                 continue  # a model that was not run, or a reading it lacks
+            spread, judged = beyond_spread(first, second)
             found.append(
-                f"{k} ({reading}): {better} {a:.4f} > {worse} {b:.4f} by more than "
-                f"the seed spread ({max(sa, sb):.4f}): {verdict(a - b > max(sa, sb))}"
+                f"{k} ({reading}): {better} {first.mean:.4f} > {worse} "
+                f"{second.mean:.4f} by more than the seed spread ({spread}): {judged}"
             )
     return found
 
@@ -79,7 +104,7 @@ def label_noise(by_model: Dict[str, List[Dict]]) -> List[str]:
     runs = by_model.get("esm2") or next(iter(by_model.values()))
     for k in CLAIM_METRICS:
         task = k.split("_")[0]
-        auc, _ = mean_and_spread(runs, observed(k))
+        auc = over_seeds(runs, observed(k)).mean
         for bucket in (None, *FIGURE_7_BUCKETS):
             positives = observed(f"{task}_positive_count", bucket)(runs[0])
             examples = observed(f"{task}_example_count", bucket)(runs[0])
