@@ -22,7 +22,8 @@ import tf_keras
 
 from models.auc import HistogramAUC
 from models.config import ModelConfig
-from models.layers import PositionBias
+from models.layers import PositionBias, Tower
+from models.precision import training_matmul_dtype
 from models.probability import LogProb, log_loss
 from transform import features
 
@@ -129,6 +130,15 @@ class EntireSpaceModel(tf_keras.Model, abc.ABC):
         An output the model does not estimate (ESMM's pctavr) is left out and
         exported as 0, as the evaluation spec asks.
         """
+
+    def make_tower(self, name: str) -> Tower:
+        """A tower of the configured widths, dropout and training precision."""
+        return Tower(
+            self.config.tower_units,
+            self.config.dropout,
+            training_matmul_dtype(self.config.matmul_precision),
+            name=name,
+        )
 
     def tower_probabilities(
         self, logits: Sequence[tf.Tensor], inputs: Features, training: bool

@@ -13,6 +13,10 @@ class ModelConfig:
     model: str = "esm2"  # esm2 | esmm | dnn | prior (models/registry.py)
     tower_units: Tuple[int, ...] = (512, 256, 128, 32)  # then a 1-unit output
     dropout: float = 0.5
+    # The towers' training matmuls: auto (bfloat16 where the CPU or every GPU
+    # has bfloat16 matmul units, else float32) | float32 | bfloat16. Weights,
+    # updates, evaluation and serving are float32 (models/precision.py).
+    matmul_precision: str = "auto"
     learning_rate: float = 0.0005
     # lazy_adam: Adam that updates only the embedding rows a batch looked up
     # (models/optimizers.py); adam: tf_keras's Adam, which moves every row of

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Dict
 
 from models.base import EntireSpaceModel, Features, click_then_conversion
-from models.layers import SharedEmbedding, Tower
+from models.layers import SharedEmbedding
 from models.probability import LogProb
 
 
@@ -28,8 +28,8 @@ class DNN(EntireSpaceModel):
         self.cvr_embedding = SharedEmbedding(
             vocab_sizes, config.id_unknown_rate, name="cvr_embedding"
         )
-        self.ctr_tower = Tower(config.tower_units, config.dropout, name="ctr_tower")
-        self.cvr_tower = Tower(config.tower_units, config.dropout, name="cvr_tower")
+        self.ctr_tower = self.make_tower("ctr_tower")
+        self.cvr_tower = self.make_tower("cvr_tower")
 
     def compose(self, inputs: Features, training: bool) -> Dict[str, LogProb]:
         ctr_input = self.ctr_embedding(inputs, training=training)

@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Dict
 
 from models.base import EntireSpaceModel, Features
-from models.layers import SharedEmbedding, Tower
+from models.layers import SharedEmbedding
 from models.probability import LogProb
 from transform import features
 
@@ -31,10 +31,7 @@ class ESM2(EntireSpaceModel):
         super().__init__(vocab_sizes, config, **kwargs)
         self.sem = SharedEmbedding(vocab_sizes, config.id_unknown_rate, name="sem")
         # The DPM: one tower per decomposed probability y1..y4.
-        self.towers = [
-            Tower(config.tower_units, config.dropout, name=f"{name}_tower")
-            for name in self.TOWERS
-        ]
+        self.towers = [self.make_tower(f"{name}_tower") for name in self.TOWERS]
 
     def decomposed(self, inputs: Features, training: bool) -> Dict[str, LogProb]:
         """y1..y4 of the DPM, before composition."""

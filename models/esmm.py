@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Dict
 
 from models.base import EntireSpaceModel, Features, click_then_conversion
-from models.layers import SharedEmbedding, Tower
+from models.layers import SharedEmbedding
 from models.probability import LogProb
 
 
@@ -21,8 +21,8 @@ class ESMM(EntireSpaceModel):
     def __init__(self, vocab_sizes, config, **kwargs):
         super().__init__(vocab_sizes, config, **kwargs)
         self.sem = SharedEmbedding(vocab_sizes, config.id_unknown_rate, name="sem")
-        self.ctr_tower = Tower(config.tower_units, config.dropout, name="ctr_tower")
-        self.cvr_tower = Tower(config.tower_units, config.dropout, name="cvr_tower")
+        self.ctr_tower = self.make_tower("ctr_tower")
+        self.cvr_tower = self.make_tower("cvr_tower")
 
     def compose(self, inputs: Features, training: bool) -> Dict[str, LogProb]:
         shared = self.sem(inputs, training=training)

@@ -131,19 +131,55 @@ class PositionBias(tf_keras.layers.Layer):
         return tf.unstack(offsets, num=self.num_logits, axis=1)
 
 
+class Dense(tf_keras.layers.Dense):
+    """A Dense layer whose training matmul may run in a narrower float type.
+
+    On CPUs with bfloat16 matmul units (AVX512-BF16, AMX) a bfloat16 matmul
+    runs 3-4 times faster than a float32 one, and the towers' matmuls are
+    most of an ESM2 training step. Only the matmul is narrowed: the bias,
+    the activation, dropout and every gradient update stay float32 (Eigen's
+    element-wise bfloat16 kernels are slower than float32 ones, and the
+    weights themselves stay float32). Evaluation and serving (``training``
+    false) always compute in float32, so the exported model runs on any
+    device and scores what the weights say, not a rounded version of it.
+    """
+
+    def __init__(
+        self, units: int, training_matmul_dtype: tf.DType = tf.float32, **kwargs
+    ):
+        super().__init__(units, **kwargs)
+        self.training_matmul_dtype = tf.as_dtype(training_matmul_dtype)
+
+    def call(self, inputs: tf.Tensor, training: bool = False) -> tf.Tensor:
+        narrow = self.training_matmul_dtype
+        if not training or narrow == self.compute_dtype:
+            return super().call(inputs)
+        product = tf.matmul(tf.cast(inputs, narrow), tf.cast(self.kernel, narrow))
+        outputs = tf.cast(product, self.compute_dtype)
+        if self.use_bias:
+            outputs = tf.nn.bias_add(outputs, self.bias)
+        return self.activation(outputs)
+
+
 class Tower(tf_keras.layers.Layer):
     """One MLP of the DPM: ReLU layers with dropout, then a single logit."""
 
-    def __init__(self, units: Sequence[int], dropout: float, **kwargs):
+    def __init__(
+        self,
+        units: Sequence[int],
+        dropout: float,
+        training_matmul_dtype: tf.DType = tf.float32,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.hidden = []
         for width in units:
-            self.hidden.append(tf_keras.layers.Dense(width, activation="relu"))
+            self.hidden.append(Dense(width, training_matmul_dtype, activation="relu"))
             self.hidden.append(tf_keras.layers.Dropout(dropout))
-        self.logit = tf_keras.layers.Dense(1)
+        self.logit = Dense(1, training_matmul_dtype)
 
     def call(self, inputs: tf.Tensor, training: bool = False) -> tf.Tensor:
         x = inputs
         for layer in self.hidden:
             x = layer(x, training=training)
-        return tf.squeeze(self.logit(x), axis=1)
+        return tf.squeeze(self.logit(x, training=training), axis=1)

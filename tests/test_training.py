@@ -77,6 +77,7 @@ _MIRRORED_STEP = textwrap.dedent(
         config = dataclasses.replace(
             SMALL, optimizer=optimizer, id_unknown_rate=0.0,
             position_unknown_rate=0.0, learning_rate=0.05,
+            matmul_precision="float32",  # replicas vs one device, not rounding
         )
         with strategy.scope():
             model = _model(model_name, config)

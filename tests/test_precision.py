@@ -1,0 +1,93 @@
+"""The towers' training matmul precision: what ``auto`` picks, what is rounded."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tf_keras
+
+from models.layers import Dense
+from models.precision import training_matmul_dtype
+from tests.test_models import SMALL, _inputs, _model
+
+
+@pytest.mark.parametrize(
+    "flags, gpus, expected",
+    [
+        ({"avx2", "avx512_bf16"}, [], tf.bfloat16),  # Zen 4, Cooper Lake
+        ({"avx2", "amx_bf16"}, [], tf.bfloat16),  # Sapphire Rapids
+        ({"avx2", "avx512f"}, [], tf.float32),  # no bfloat16 dot products
+        ({"avx512_bf16"}, [(7, 5)], tf.float32),  # a T4 trains: no bf16 units
+        (set(), [(8, 0), (9, 0)], tf.bfloat16),  # A100 and H100
+        (set(), [(8, 0), (7, 0)], tf.float32),  # one V100 among them
+    ],
+)
+def test_auto_asks_the_devices_that_train(flags, gpus, expected):
+    assert training_matmul_dtype("auto", flags, gpus) == expected
+
+
+def test_an_explicit_precision_is_taken_as_given():
+    assert training_matmul_dtype("float32", {"avx512_bf16"}, []) == tf.float32
+    assert training_matmul_dtype("bfloat16", set(), []) == tf.bfloat16
+    with pytest.raises(ValueError, match="'float16'.*auto"):
+        training_matmul_dtype("float16", set(), [])
+
+
+def _round_to_bfloat16(values: np.ndarray) -> np.ndarray:
+    return tf.cast(tf.cast(values, tf.bfloat16), tf.float32).numpy().astype(np.float64)
+
+
+def test_dense_rounds_only_the_training_matmul_inputs():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 40)).astype("float32")
+    layer = Dense(16, tf.bfloat16, activation="relu", bias_initializer="ones")
+    layer(x)  # build
+    kernel = layer.kernel.numpy().astype(np.float64)
+    exact = np.maximum(x.astype(np.float64) @ kernel + 1.0, 0.0)
+    product = _round_to_bfloat16(x) @ _round_to_bfloat16(kernel)
+    rounded = np.maximum(_round_to_bfloat16(product) + 1.0, 0.0)
+
+    trained = layer(x, training=True).numpy()
+    served = layer(x, training=False).numpy()
+    assert trained.dtype == np.float32 and served.dtype == np.float32
+    # Training: the product of the rounded inputs, summed in float32 and
+    # rounded once more on the way out (one bfloat16 step: 2**-8 relative).
+    np.testing.assert_allclose(trained, rounded, rtol=2**-8, atol=1e-5)
+    assert np.max(np.abs(trained - exact)) > 1e-3  # it did round
+    # Serving and evaluation: float32 throughout.
+    np.testing.assert_allclose(served, exact, rtol=1e-5, atol=1e-5)
+
+
+def test_the_weights_and_their_gradients_stay_float32():
+    x = tf.random.stateless_normal((32, 24), seed=(1, 2))
+    layer = Dense(8, tf.bfloat16)
+    reference = Dense(8)
+    layer(x), reference(x)
+    reference.set_weights(layer.get_weights())
+    with tf.GradientTape(persistent=True) as tape:
+        narrow = tf.reduce_sum(layer(x, training=True) ** 2)
+        wide = tf.reduce_sum(reference(x, training=True) ** 2)
+    grad = tape.gradient(narrow, layer.kernel)
+    assert layer.kernel.dtype == tf.float32 and grad.dtype == tf.float32
+    expected = tape.gradient(wide, reference.kernel)
+    # bfloat16 keeps 8 significant bits: about 0.4% per rounded input.
+    np.testing.assert_allclose(grad, expected, rtol=0.05, atol=0.05)
+
+
+def test_a_bfloat16_trained_model_serves_exactly_as_a_float32_one():
+    """Same weights: identical served scores, whichever precision trained."""
+    tf_keras.utils.set_random_seed(0)
+    narrow = _model("esm2", dataclasses.replace(SMALL, matmul_precision="bfloat16"))
+    wide = _model("esm2", dataclasses.replace(SMALL, matmul_precision="float32"))
+    inputs = _inputs()
+    narrow(inputs), wide(inputs)
+    wide.set_weights(narrow.get_weights())
+    for name, served in narrow(inputs, training=False).items():
+        np.testing.assert_array_equal(served, wide(inputs, training=False)[name])
+    trained = narrow(inputs, training=True)
+    reference = wide(inputs, training=True)
+    differs = [
+        np.max(np.abs(trained[n].numpy() - reference[n].numpy())) for n in trained
+    ]
+    assert max(differs) > 0  # the training pass did run in bfloat16
