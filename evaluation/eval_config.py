@@ -212,7 +212,7 @@ def _auc_metrics(task: Task, thresholds: BlessingThresholds) -> List[tfma.Metric
     """
     return [
         _metric_config(
-            custom.ExactAUC(),
+            custom.HistogramAUC(),
             _value_threshold(lower_bound=thresholds.auc_lower_bound(task.name)),
         ),
         _metric_config(
@@ -402,7 +402,7 @@ def _task_key_names(task: Task, top_fractions: Sequence[float]) -> Dict[str, str
     names = {
         "example_count": EXAMPLE_COUNT_NAME,
         "positive_count": custom.POSITIVE_COUNT_NAME,
-        AUC_SUFFIX: custom.EXACT_AUC_NAME,
+        AUC_SUFFIX: custom.AUC_NAME,
         CHANCE_P_VALUE_SUFFIX: custom.AUC_CHANCE_P_VALUE_NAME,
         "calibration": custom.CALIBRATION_NAME,
         "mean_prediction": custom.MEAN_PREDICTION_NAME,

@@ -1,4 +1,4 @@
-"""Custom TFMA metrics for the paper's figures: exact AUC, GAUC, top-k, calibration.
+"""Custom TFMA metrics for the paper's figures: AUC, GAUC, top-k, calibration.
 
 TFMA's built-in AUC bins predictions into equal-width buckets over [0, 1]
 (10,000 by default), and CTCVR scores live far below the first bucket edge
@@ -6,23 +6,23 @@ TFMA's built-in AUC bins predictions into equal-width buckets over [0, 1]
 bucket, where the built-in AUC counts every positive/negative pair as a tie.
 Measured on a small trained ESM2 (3,000 eval impressions): binned into those
 buckets, CTCVR AUC reads 0.633 against an exact 0.717 and CVR AUC 0.684
-against 0.732; on scores spread over [0, 1] the error stays below 1e-3
-(tests/test_evaluation_metrics.py checks both).
-The paper's AUC (eq. 12), GAUC (eq. 13) and top-fraction precision/recall
-(eqs. 14-16) need the examples themselves, so the metrics here share one
-Beam combiner that gathers (score, label, weight[, group]) columns per slice,
-and compute the figures exactly from them (``evaluation.ranking``).  TFMA
-de-duplicates identical computations, so all these metrics of one output and
-slice share one gathered copy (GAUC one more per group key).  Memory: about 24 bytes
-per example with weight > 0, plus the group value when grouped, per output and
-slice.
+against 0.732 (tests/test_evaluation_metrics.py).
 
-The calibration figures come from the same gathered columns:
-``ExpectedCalibrationError`` (ECE and the reliability-diagram bins) and
-``MeanCalibration`` (TFMA's ``mean_label``, ``mean_prediction`` and
-``calibration``, same definitions).  TFMA's own versions each run a combiner
-that reads every example through TFMA again; in a profile of the Evaluator,
-that reading, not the arithmetic, was most of their cost.
+Here every single-model figure of an output and slice comes from one
+mergeable summary, ``evaluation.sketch.ScoreSketch``: per bin of the score's
+*logit* (0.002 wide), the count, class masses and score sum. Its size is
+bounded by the number of occupied bins, so the Evaluator's memory per slice
+does not grow with the eval set, and Beam may combine it on any number of
+workers. The AUC (eq. 12), its skill p-value, the top-fraction precision
+and recall (eqs. 14-16), the calibration figures and the class masses all
+derive from it; ``evaluation.ranking`` keeps the exact computations as the
+tests' oracle. TFMA de-duplicates identical computations, so these metrics
+of one output and slice share one sketch.
+
+Two figures still need the examples themselves and gather them per slice
+(about 24-32 bytes per example with weight > 0): GAUC (eq. 13), which needs
+each user's examples together, and the paired DeLong test of the blessing,
+which needs both models' scores of each example.
 
 Every metric handles ``model_names``, ``output_names``, ``sub_keys`` and
 example weights the way TFMA's built-ins do (through
@@ -32,7 +32,7 @@ clicked impressions (the ``pcvr`` output is weighted by the ``click`` label).
 
 Metric key names (``tfma.metrics.MetricKey.name``), per output:
 
-- ``ExactAUC``: ``exact_auc``.
+- ``HistogramAUC``: ``histogram_auc``.
 - ``GroupAUC``: ``gauc`` and ``gauc_num_users`` (groups that had both classes).
 - ``TopKPrecisionRecall``: ``precision_at_top_0_1pct``, ``recall_at_top_0_1pct``,
   ``f1_at_top_0_1pct`` and likewise ``_0_6pct``, ``_1pct`` (see
@@ -79,9 +79,10 @@ from tensorflow_model_analysis.utils import model_util
 from tensorflow_model_analysis.utils import util as tfma_util
 
 from evaluation import ranking
+from evaluation.sketch import POSITIVE, SCORE_SUM, WEIGHT, ScoreSketch
 from transform import features
 
-EXACT_AUC_NAME = "exact_auc"
+AUC_NAME = "histogram_auc"
 GROUP_AUC_NAME = "gauc"
 GROUP_AUC_NUM_GROUPS_SUFFIX = "_num_users"
 TOP_FRACTION_NAME = "at_top"
@@ -108,6 +109,7 @@ AUC_CHANGE_CI_HIGH_SUFFIX = "_ci_high"
 
 # Private (a leading '_'): TFMA drops them from its output.
 _SCORED_EXAMPLES_NAME = "_scored_examples"
+_SCORE_SKETCH_NAME = "_score_sketch"
 _PAIRED_EXAMPLES_NAME = "_paired_examples"
 
 
@@ -423,6 +425,38 @@ class _GatherCombiner(beam.CombineFn):
         return {self._key: self._examples_type.from_rows(*accumulator.stacked())}
 
 
+class _SketchCombiner(beam.CombineFn):
+    """Sums every example ``read`` yields into a ``ScoreSketch``: its size is
+    bounded by the number of logit bins, not by the slice's examples."""
+
+    def __init__(self, key: metric_types.MetricKey, read: _RowReader):
+        self._key = key
+        self._read = read
+
+    def create_accumulator(self) -> ScoreSketch:
+        return ScoreSketch()
+
+    def add_input(
+        self, sketch: ScoreSketch, element: metric_types.StandardMetricInputs
+    ) -> ScoreSketch:
+        for score, label, weight in self._read(element):
+            sketch.add(score, label, weight)
+        return sketch
+
+    def merge_accumulators(self, sketches: Iterable[ScoreSketch]) -> ScoreSketch:
+        sketches = iter(sketches)
+        result = next(sketches)
+        for sketch in sketches:
+            result.absorb(sketch)
+        return result
+
+    def compact(self, sketch: ScoreSketch) -> ScoreSketch:
+        return sketch.compact()
+
+    def extract_output(self, sketch: ScoreSketch) -> Dict[metric_types.MetricKey, Any]:
+        return {self._key: sketch.compact()}
+
+
 class _KeyArgs(NamedTuple):
     """What TFMA passes per metric key: which model, output, sub key, weighting."""
 
@@ -493,6 +527,19 @@ def _scored_examples_computation(
     read = _ScoredRows(args.reader(args.model_name))
     return _gather_computation(
         args, read, ScoredExamples, _SCORED_EXAMPLES_NAME, group_key
+    )
+
+
+def _score_sketch_computation(args: _KeyArgs) -> metric_types.MetricComputation:
+    """The sketch every single-model metric of a key but GAUC shares."""
+    key = args.key(
+        metric_util.generate_private_name_from_arguments(
+            _SCORE_SKETCH_NAME, class_weights=args.class_weights
+        )
+    )
+    read = _ScoredRows(args.reader(args.model_name))
+    return metric_types.MetricComputation(
+        keys=[key], preprocessors=None, combiner=_SketchCombiner(key, read)
     )
 
 
@@ -574,14 +621,20 @@ def _per_key(
 def _gathered_computations(
     figures: Callable[..., _Figures], args: _KeyArgs, **config: Any
 ) -> metric_types.MetricComputations:
-    """The (shared) gathering step of a key, then ``figures(**config)`` from it."""
+    """The (shared) summary of a key, then ``figures(**config)`` from it: the
+    mergeable ``ScoreSketch``, or the examples gathered with their group
+    for a grouped metric (GAUC)."""
     spec = figures(**config)
-    gather = _scored_examples_computation(args, group_key=spec.group_key)
-    return _with_figures(gather, args, spec)
+    if spec.group_key:
+        summary = _scored_examples_computation(args, group_key=spec.group_key)
+    else:
+        summary = _score_sketch_computation(args)
+    return _with_figures(summary, args, spec)
 
 
 class _GatheredMetric(metric_types.Metric):
-    """A metric whose figures ``figures(**config)`` derives from the shared gather."""
+    """A metric whose figures ``figures(**config)`` derives from the key's shared
+    summary (``_gathered_computations``)."""
 
     def __init__(self, figures: Callable[..., _Figures], **config: Any):
         super().__init__(
@@ -589,33 +642,34 @@ class _GatheredMetric(metric_types.Metric):
         )
 
 
-# --- ExactAUC ---------------------------------------------------------------
-def _exact_auc_values(examples: ScoredExamples) -> List[float]:
-    return [ranking.exact_auc(examples.scores, examples.labels, examples.weights)]
+# --- HistogramAUC -----------------------------------------------------------
+def _auc_values(sketch: ScoreSketch) -> List[float]:
+    return [sketch.auc()]
 
 
-def _exact_auc_figures(name: str = EXACT_AUC_NAME) -> _Figures:
-    return _Figures([name], _exact_auc_values)
+def _auc_figures(name: str = AUC_NAME) -> _Figures:
+    return _Figures([name], _auc_values)
 
 
-class ExactAUC(_GatheredMetric):
-    """ROC AUC computed exactly from the scores (eq. 12; ties count 1/2).
+class HistogramAUC(_GatheredMetric):
+    """ROC AUC (eq. 12) from fine histograms of the score's logit.
 
-    Equal to ``sklearn.metrics.roc_auc_score(labels, scores,
-    sample_weight=weights)`` over the examples with weight > 0; NaN when the
-    slice lacks one of the classes.  Unlike TFMA's thresholded AUC it has no
-    binning error, which matters for CTCVR scores of order 1e-3 and below.
+    Pairs within one of the sketch's bins (0.002 wide in logit) count as
+    ties, 1/2; every other pair is ordered exactly, so on the benchmark's
+    eval days it is within 1e-4 of the exact rank AUC (``ranking.exact_auc``,
+    kept as the test oracle), CTCVR scores of 1e-4 included, where TFMA's
+    thresholds over [0, 1] tie nearly every pair. The histograms merge
+    across workers in bounded memory (``evaluation.sketch``). NaN when the
+    slice lacks one of the classes.
     """
 
-    def __init__(self, name: str = EXACT_AUC_NAME):
-        super().__init__(_exact_auc_figures, name=name)
+    def __init__(self, name: str = AUC_NAME):
+        super().__init__(_auc_figures, name=name)
 
 
 # --- AUCSkillTest -----------------------------------------------------------
-def _auc_skill_values(examples: ScoredExamples) -> List[float]:
-    return [
-        ranking.auc_skill_p_value(examples.scores, examples.labels, examples.weights)
-    ]
+def _auc_skill_values(sketch: ScoreSketch) -> List[float]:
+    return [sketch.skill_p_value()]
 
 
 def _auc_skill_figures(name: str = AUC_CHANCE_P_VALUE_NAME) -> _Figures:
@@ -625,12 +679,12 @@ def _auc_skill_figures(name: str = AUC_CHANCE_P_VALUE_NAME) -> _Figures:
 class AUCSkillTest(_GatheredMetric):
     """One-sided p-value that the output ranks no better than chance.
 
-    The Mann-Whitney test of the ``ExactAUC`` in its normal approximation
+    The Mann-Whitney test of the ``HistogramAUC`` in its normal approximation
     (``ranking.auc_chance_p_value``), with the class masses as sample sizes:
     a small p says the AUC is above 0.5 by more than one eval draw's noise.
     A floor on the AUC itself cannot say that: a no-skill model's AUC is
     0.5, give or take that noise.  A constant score gets p = 0.5; NaN when
-    the slice lacks a class.  Derived from the AUC's gathered examples.
+    the slice lacks a class.  Derived from the AUC's sketch.
     """
 
     def __init__(self, name: str = AUC_CHANCE_P_VALUE_NAME):
@@ -668,7 +722,7 @@ def _group_auc_figures(
 class GroupAUC(_GatheredMetric):
     """GAUC (eq. 13): the mean per-user AUC over users with both classes.
 
-    Each user's AUC is an ``ExactAUC`` over that user's examples (example
+    Each user's AUC is the exact AUC over that user's examples (example
     weights included); a user with one class only is left out.  Users weigh 1
     each (the paper's offline setting) or, with ``weight_by_impressions``, by
     their weighted number of examples.  Also reports ``<name>_num_users``, the
@@ -692,12 +746,13 @@ class GroupAUC(_GatheredMetric):
 
 # --- TopKPrecisionRecall ----------------------------------------------------
 def _top_fraction_values(
-    examples: ScoredExamples, fractions: Sequence[float]
+    sketch: ScoreSketch, fractions: Sequence[float]
 ) -> List[float]:
-    results = ranking.top_fraction_precision_recall(
-        examples.scores, examples.labels, fractions, examples.weights
-    )
-    return [value for r in results for value in (r.precision, r.recall, r.f1)]
+    return [
+        value
+        for r in sketch.top_fractions(fractions)
+        for value in (r.precision, r.recall, r.f1)
+    ]
 
 
 def _top_fraction_figures(
@@ -722,10 +777,11 @@ class TopKPrecisionRecall(_GatheredMetric):
     click, ranks clicked impressions only).  With n examples, the top
     ``ceil(q * n)`` by score are predicted positive (at least one; q * n is
     rounded to 1e-9 first so float noise cannot add an example).  Examples
-    tied with the last one called positive share the remaining slots
-    equally: each tied example counts for (slots left) / (tied examples),
-    the expectation over random tie-breaking.  Deterministic whatever order
-    the runner delivers examples in.  See ``ranking.top_fraction_precision_recall``.
+    in the sketch's bin of the last one called positive share the remaining
+    slots equally, as tied scores do in the exact computation
+    (``ranking.top_fraction_precision_recall``, the test oracle): each
+    counts for (slots left) / (examples in the bin).  Deterministic whatever
+    order the runner delivers examples in.  See ``ScoreSketch.top_fractions``.
     """
 
     def __init__(
@@ -741,10 +797,8 @@ class TopKPrecisionRecall(_GatheredMetric):
 
 
 # --- ExpectedCalibrationError -----------------------------------------------
-def _ece_values(examples: ScoredExamples, num_bins: int) -> List[Any]:
-    bins = ranking.binned_calibration(
-        examples.scores, examples.labels, examples.weights, num_bins
-    )
+def _ece_values(sketch: ScoreSketch, num_bins: int) -> List[Any]:
+    bins = sketch.calibration(num_bins)
     return [
         bins.expected_calibration_error(),
         bins.weight,
@@ -771,7 +825,8 @@ class ExpectedCalibrationError(_GatheredMetric):
     ``<name>_bin_weight`` (n_b), ``<name>_bin_mean_prediction`` and
     ``<name>_bin_observed_rate`` (NaN for empty bins).  Predictions outside
     [0, 1] join the end bins, as in TFMA's calibration histogram.  Derived
-    from the scored examples the AUC gathers (``ranking.binned_calibration``).
+    from the AUC's sketch (``ScoreSketch.calibration``; the exact
+    ``ranking.binned_calibration`` is the test oracle).
     """
 
     def __init__(self, name: str = ECE_NAME, num_bins: int = DEFAULT_ECE_BINS):
@@ -783,14 +838,14 @@ class ExpectedCalibrationError(_GatheredMetric):
 
 
 # --- PositiveCount ----------------------------------------------------------
-def _positive_count_values(examples: ScoredExamples) -> List[float]:
+def _positive_count_values(sketch: ScoreSketch) -> List[float]:
     """Sum of weight * label; examples of weight 0 add nothing either way."""
-    return [float(np.dot(examples.labels, examples.weights))]
+    return [sketch.total(POSITIVE)]
 
 
-# Derived from the scored examples that the AUC and top-k already gather: a
-# combiner of its own re-read every example's label, score and weight through
-# TFMA, 15 % of the Evaluator's time in a profile.
+# Derived from the sketch that the AUC and top-k already build: a combiner of
+# its own re-read every example's label, score and weight through TFMA, 15 %
+# of the Evaluator's time in a profile.
 def _positive_count_figures(name: str = POSITIVE_COUNT_NAME) -> _Figures:
     return _Figures([name], _positive_count_values)
 
@@ -812,10 +867,10 @@ def _ratio(numerator: float, denominator: float) -> float:
     return float("nan") if np.isclose(denominator, 0.0) else numerator / denominator
 
 
-def _mean_calibration_values(examples: ScoredExamples) -> List[float]:
-    total = float(np.sum(examples.weights))
-    label_sum = float(np.dot(examples.labels, examples.weights))
-    prediction_sum = float(np.dot(examples.scores, examples.weights))
+def _mean_calibration_values(sketch: ScoreSketch) -> List[float]:
+    total = sketch.total(WEIGHT)
+    label_sum = sketch.total(POSITIVE)
+    prediction_sum = sketch.total(SCORE_SUM)
     return [
         _ratio(label_sum, total),
         _ratio(prediction_sum, total),
@@ -841,8 +896,8 @@ class MeanCalibration(_GatheredMetric):
     sum(w * prediction) / sum(w) and ``calibration`` = sum(w * prediction) /
     sum(w * label) (1 is calibrated on average), NaN where the denominator is
     0.  The same figures as TFMA's ``MeanLabel``, ``MeanPrediction`` and
-    ``Calibration``, derived from the scored examples the AUC gathers instead
-    of a combiner that reads every example again.
+    ``Calibration``, derived from the AUC's sketch (exact sums) instead of a
+    combiner that reads every example again.
     """
 
     def __init__(

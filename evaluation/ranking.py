@@ -218,7 +218,7 @@ def top_fraction_cutoff(fraction: float, num_examples: int) -> int:
     )
 
 
-def _f1(precision: float, recall: float) -> float:
+def f1(precision: float, recall: float) -> float:
     if math.isnan(precision) or math.isnan(recall):
         return float("nan")
     if precision + recall == 0.0:
@@ -262,7 +262,7 @@ def top_fraction_precision_recall(
         precision = tp / called if called > 0 else float("nan")
         recall = tp / total_positive if total_positive > 0 else float("nan")
         results.append(
-            TopFractionResult(fraction, k, precision, recall, _f1(precision, recall))
+            TopFractionResult(fraction, k, precision, recall, f1(precision, recall))
         )
     return results
 

@@ -19,6 +19,7 @@ import tensorflow as tf
 import tensorflow_model_analysis as tfma
 from sklearn.metrics import roc_auc_score
 
+from evaluation.sketch import ScoreSketch
 from evaluation import eval_config as ec
 from evaluation import metrics
 from evaluation import results
@@ -218,7 +219,7 @@ def test_metrics_per_output():
     common = {
         "ExampleCount",
         "PositiveCount",
-        "ExactAUC",
+        "HistogramAUC",
         "AUCSkillTest",
         "MeanCalibration",
         "ExpectedCalibrationError",
@@ -293,7 +294,7 @@ def test_default_blessing_is_the_skill_floor_and_the_paired_comparison():
     assert not tfma.utils.has_change_threshold(config)
     for output in features.MODEL_OUTPUTS:
         gated = output in GATED_OUTPUTS
-        assert _bound(config, output, "ExactAUC", "lower_bound") is None
+        assert _bound(config, output, "HistogramAUC", "lower_bound") is None
         skill = _bound(config, output, "AUCSkillTest", "upper_bound")
         assert skill == (pytest.approx(0.01) if gated else None), output
     for output in GATED_OUTPUTS:
@@ -312,14 +313,14 @@ def test_thresholds_come_from_the_dataclass():
         auc_margin=0.002,
     )
     config = ec.build_eval_config("esm2", thresholds=thresholds, baseline=False)
-    assert _bound(config, features.OUTPUT_PCVR, "ExactAUC", "lower_bound") == (
+    assert _bound(config, features.OUTPUT_PCVR, "HistogramAUC", "lower_bound") == (
         pytest.approx(0.61)
     )
-    assert _bound(config, features.OUTPUT_PCTR, "ExactAUC", "lower_bound") == (
+    assert _bound(config, features.OUTPUT_PCTR, "HistogramAUC", "lower_bound") == (
         pytest.approx(0.55)
     )
-    assert not _thresholds(config, features.OUTPUT_PCTCVR, "ExactAUC")  # None: off
-    assert not _thresholds(config, features.OUTPUT_PCTAVR, "ExactAUC")
+    assert not _thresholds(config, features.OUTPUT_PCTCVR, "HistogramAUC")  # None: off
+    assert not _thresholds(config, features.OUTPUT_PCTAVR, "HistogramAUC")
     for output in GATED_OUTPUTS:
         assert _bound(config, output, "AUCSkillTest", "upper_bound") == (
             pytest.approx(0.001)
@@ -433,13 +434,27 @@ def test_on_a_first_run_the_skill_floor_alone_decides():
 
 # --- Through TFMA, with a SavedModel of the Trainer's contract ------------------------
 def _auc(
-    columns, output: str, label: str, mask=None, score_set: str = CANDIDATE
+    columns,
+    output: str,
+    label: str,
+    mask=None,
+    score_set: str = CANDIDATE,
+    exact: bool = False,
 ) -> float:
+    """The Evaluator's AUC of a score set (``exact``: the rank AUC, which the
+    paired test compares)."""
     scores = columns[_score_feature(score_set, output)]
     labels = columns[label]
     if mask is not None:
         scores, labels = scores[mask], labels[mask]
-    return roc_auc_score(labels, scores)
+    if exact:
+        return roc_auc_score(labels, scores)
+    # The Evaluator's AUC is the sketch's; how close that is to the exact AUC
+    # is tests/test_sketch.py's to check.
+    sketched = ScoreSketch.of(scores, labels)
+    error = abs(sketched.auc() - roc_auc_score(labels, scores))
+    assert error <= sketched.tie_bound() + 1e-12
+    return sketched.auc()
 
 
 def test_every_named_metric_is_in_the_output(esm2_run):
@@ -535,8 +550,10 @@ def test_paired_comparison_against_a_better_baseline(data, worse_than_baseline_r
         (ec.CVR_AUC, features.OUTPUT_PCVR, clicked),
         (ec.CTCVR_AUC, features.OUTPUT_PCTCVR, None),
     ):
-        expected = _auc(columns, output_name, features.LABEL_PURCHASE, mask) - _auc(
-            columns, output_name, features.LABEL_PURCHASE, mask, score_set=BETTER
+        expected = _auc(
+            columns, output_name, features.LABEL_PURCHASE, mask, exact=True
+        ) - _auc(
+            columns, output_name, features.LABEL_PURCHASE, mask, BETTER, exact=True
         )
         assert expected < -0.05
         figures = comparison[name]

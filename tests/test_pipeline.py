@@ -266,6 +266,13 @@ def test_damaged_model_is_refused_by_the_pipelines_eval_config(
     )
     verdict = gate(damaged, "eval-damaged")
     assert verdict["blessed"] is False
-    assert any(_REGRESSION_LINE.fullmatch(line) for line in verdict["failures"])
+    # Shuffled IDs leave the dense features: on the suite's tiny data the
+    # damage shows as a significant drop against the baseline or, when the
+    # baseline itself is weak, as no skill at all (both say why, in words).
+    failures = verdict["failures"]
+    assert failures and all(
+        _REGRESSION_LINE.fullmatch(line) or _SKILL_LINE.fullmatch(line)
+        for line in failures
+    ), failures
     # The same TFMA run passes the undamaged retrain.
     assert gate(model_dir, "eval-intact")["blessed"] is True
