@@ -28,71 +28,50 @@ import tensorflow_model_analysis as tfma
 from tensorflow_model_analysis.metrics import metric_types
 
 from evaluation import metrics as custom
-from models.trainer import SERVING_SIGNATURE
-from transform import features
-
-# Models that estimate P(click, DAction); the others export pctavr = 0.
-MODELS_WITH_CTAVR: Tuple[str, ...] = ("esm2",)
-
-# Report names of the tasks (the spec's "CTR AUC", "CVR AUC", ...).
-TASK_CTR = "ctr"
-TASK_CTAVR = "ctavr"
-TASK_CVR = "cvr"
-TASK_CTCVR = "ctcvr"
+from models.registry import estimated_tasks
+from transform import features, tasks
 
 # The TFMA built-in metric's name used below.
 EXAMPLE_COUNT_NAME = "example_count"
 
 
 @dataclasses.dataclass(frozen=True)
-class Task:
-    """One row of the spec's metric table.
+class Task(tasks.Task):
+    """One row of the spec's metric table: a task (``transform.tasks``) and
+    the metrics it gets beyond its AUC, counts and calibration.
 
     Attributes:
-        name: report prefix of the task's metrics.
-        output: the model output scored.
-        label: the label it is scored against.
-        population_weight: feature used as example weight to restrict the
-            population (weight 0 = excluded); None = all impressions.
         ranking: also precision/recall/F1 at the top fractions.
         group_auc: also GAUC over users.
     """
 
-    name: str
-    output: str
-    label: str
-    population_weight: Optional[str] = None
     ranking: bool = False
     group_auc: bool = False
 
     @property
     def weighted(self) -> bool:
-        return self.population_weight is not None
+        """Whether the output's examples are weighted by the population label
+        (weight 0 = excluded), as TFMA restricts a population."""
+        return self.population is not None
 
 
+def _scored(task: tasks.Task, **metrics: bool) -> Task:
+    """``task`` with the metric choices of ``Task``."""
+    return Task(**dataclasses.asdict(task), **metrics)
+
+
+# In the order of ``tasks.TASKS``.
 TASKS: Tuple[Task, ...] = (
-    Task(TASK_CTR, features.OUTPUT_PCTR, features.LABEL_CLICK),
-    Task(TASK_CTAVR, features.OUTPUT_PCTAVR, features.LABEL_DACTION),
-    Task(
-        TASK_CVR,
-        features.OUTPUT_PCVR,
-        features.LABEL_PURCHASE,
-        population_weight=features.LABEL_CLICK,
-        ranking=True,
-    ),
-    Task(
-        TASK_CTCVR,
-        features.OUTPUT_PCTCVR,
-        features.LABEL_PURCHASE,
-        ranking=True,
-        group_auc=True,
-    ),
+    _scored(tasks.CTR),
+    _scored(tasks.CTAVR),
+    _scored(tasks.CVR, ranking=True),
+    _scored(tasks.CTCVR, ranking=True, group_auc=True),
 )
 
 
 # The headline AUCs the blessing tests (shared/specs/evaluation.md): CVR over
 # clicked impressions and CTCVR over all of them.
-GATED_TASKS: Tuple[str, ...] = (TASK_CVR, TASK_CTCVR)
+GATED_TASKS: Tuple[str, ...] = (tasks.CVR.name, tasks.CTCVR.name)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -141,9 +120,9 @@ class BlessingThresholds:
     def auc_lower_bound(self, task: str) -> Optional[float]:
         """The AUC floor of a task, or None."""
         return {
-            TASK_CTR: self.min_ctr_auc,
-            TASK_CVR: self.min_cvr_auc,
-            TASK_CTCVR: self.min_ctcvr_auc,
+            tasks.CTR.name: self.min_ctr_auc,
+            tasks.CVR.name: self.min_cvr_auc,
+            tasks.CTCVR.name: self.min_ctcvr_auc,
         }.get(task)
 
     def skill_upper_bound(self, task: str) -> Optional[float]:
@@ -157,15 +136,11 @@ class BlessingThresholds:
         return self.regression_alpha / len(GATED_TASKS)
 
 
-def evaluates_ctavr(model_name: str) -> bool:
-    """Whether the model estimates pctavr (ESMM and the DNN export 0: skip it)."""
-    return model_name in MODELS_WITH_CTAVR
-
-
 def evaluated_tasks(model_name: str) -> Tuple[Task, ...]:
-    """The tasks whose metrics are computed for ``model_name``."""
-    with_ctavr = evaluates_ctavr(model_name)
-    return tuple(t for t in TASKS if with_ctavr or t.name != TASK_CTAVR)
+    """The tasks whose metrics are computed for ``model_name``: those whose
+    output it estimates (ESMM and the DNN export pctavr = 0: CTAVR is skipped)."""
+    estimated = {t.name for t in estimated_tasks(model_name)}
+    return tuple(t for t in TASKS if t.name in estimated)
 
 
 # --- Metric configs ------------------------------------------------------------
@@ -303,15 +278,15 @@ def _task_metrics_specs(
 
 
 def _model_spec(
-    tasks: Sequence[Task], name: str = "", is_baseline: bool = False
+    scored: Sequence[Task], name: str = "", is_baseline: bool = False
 ) -> tfma.ModelSpec:
     """serving_default with a label per output and the per-output population weights."""
     return tfma.ModelSpec(
         name=name,
-        signature_name=SERVING_SIGNATURE,
-        label_keys={t.output: t.label for t in tasks},
+        signature_name=features.SERVING_SIGNATURE,
+        label_keys={t.output: t.label for t in scored},
         example_weight_keys={
-            t.output: t.population_weight for t in tasks if t.weighted
+            t.output: t.population for t in scored if t.weighted
         },
         is_baseline=is_baseline,
     )
@@ -347,17 +322,17 @@ def build_eval_config(
         ece_bins: number of equal-width bins of the ECE.
     """
     thresholds = thresholds or BlessingThresholds()
-    tasks = evaluated_tasks(model_name)
+    evaluated = evaluated_tasks(model_name)
     if baseline:
         model_specs = [
-            _model_spec(tasks, name=tfma.CANDIDATE_KEY),
-            _model_spec(tasks, name=tfma.BASELINE_KEY, is_baseline=True),
+            _model_spec(evaluated, name=tfma.CANDIDATE_KEY),
+            _model_spec(evaluated, name=tfma.BASELINE_KEY, is_baseline=True),
         ]
     else:
-        model_specs = [_model_spec(tasks)]
+        model_specs = [_model_spec(evaluated)]
     metrics_specs = [
         spec
-        for t in tasks
+        for t in evaluated
         for spec in _task_metrics_specs(
             t, thresholds, baseline, top_fractions, ece_bins
         )
@@ -482,9 +457,9 @@ METRIC_KEYS: Dict[str, tfma.metrics.MetricKey] = metric_keys()
 COMPARISON_KEYS: Dict[str, tfma.metrics.MetricKey] = comparison_keys()
 
 # The headline figures of shared/specs/evaluation.md (CTAVR: ESM2 only).
-CTR_AUC = report_name(TASK_CTR, AUC_SUFFIX)
-CTAVR_AUC = report_name(TASK_CTAVR, AUC_SUFFIX)
-CVR_AUC = report_name(TASK_CVR, AUC_SUFFIX)
-CTCVR_AUC = report_name(TASK_CTCVR, AUC_SUFFIX)
-CTCVR_GAUC = report_name(TASK_CTCVR, "gauc")
+CTR_AUC = report_name(tasks.CTR.name, AUC_SUFFIX)
+CTAVR_AUC = report_name(tasks.CTAVR.name, AUC_SUFFIX)
+CVR_AUC = report_name(tasks.CVR.name, AUC_SUFFIX)
+CTCVR_AUC = report_name(tasks.CTCVR.name, AUC_SUFFIX)
+CTCVR_GAUC = report_name(tasks.CTCVR.name, "gauc")
 HEADLINE_METRICS: Tuple[str, ...] = (CTR_AUC, CTAVR_AUC, CVR_AUC, CTCVR_AUC, CTCVR_GAUC)

@@ -33,11 +33,10 @@ import pandas as pd
 import pyarrow.parquet as pq
 import tensorflow as tf
 
-from evaluation.eval_config import MODELS_WITH_CTAVR
 from evaluation.ranking import exact_auc, group_auc
-from transform import features
+from models.registry import estimated_tasks
+from transform import features, tasks
 
-ENTIRE_SPACE_CVR_AUC = "entire_space_cvr_auc"
 OVERALL = "overall"
 METRICS_FILE = "groundtruth_metrics.json"
 # The version of what the report holds.  TFX's cache key covers a component's
@@ -48,56 +47,55 @@ REPORT_VERSION = 2
 SCORE_BATCH = 4096
 
 
+# CVR over every impression, against the counterfactual "would have bought
+# if clicked" draw that only the synthetic logs have.
+ENTIRE_SPACE_CVR = tasks.Task(
+    "entire_space_cvr", features.PURCHASE_IF_CLICKED, features.OUTPUT_PCVR
+)
+
+
+def oracle_column(output: str) -> str:
+    """The column of the oracle's probability of a model output
+    (``add_oracle_scores``), compared with the model's own column."""
+    return f"oracle_{output}"
+
+
 @dataclasses.dataclass(frozen=True)
 class Comparison:
-    """One metric of the model beside the oracle's."""
+    """One metric of the model beside the oracle's: a task's AUC, or its GAUC
+    over users (``grouped``), named ``<task>_auc`` or ``<task>_gauc``."""
 
-    name: str
-    label: str  # column of the joined frame scored against
-    score: str  # model output
-    oracle_score: str  # column of the oracle's probability
-    clicked_only: bool = False
-    grouped: bool = False  # GAUC over users instead of AUC
+    task: tasks.Task
+    grouped: bool = False
+
+    @property
+    def name(self) -> str:
+        return f"{self.task.name}_{'gauc' if self.grouped else 'auc'}"
+
+    @property
+    def oracle_score(self) -> str:
+        return oracle_column(self.task.output)
 
 
 COMPARISONS: Sequence[Comparison] = (
-    Comparison("ctr_auc", features.LABEL_CLICK, features.OUTPUT_PCTR, "oracle_pctr"),
-    Comparison(
-        "ctavr_auc", features.LABEL_DACTION, features.OUTPUT_PCTAVR, "oracle_pctavr"
-    ),
-    Comparison(
-        "cvr_auc",
-        features.LABEL_PURCHASE,
-        features.OUTPUT_PCVR,
-        "oracle_pcvr",
-        clicked_only=True,
-    ),
-    Comparison(
-        "ctcvr_auc", features.LABEL_PURCHASE, features.OUTPUT_PCTCVR, "oracle_pctcvr"
-    ),
-    Comparison(
-        "ctcvr_gauc",
-        features.LABEL_PURCHASE,
-        features.OUTPUT_PCTCVR,
-        "oracle_pctcvr",
-        grouped=True,
-    ),
-    Comparison(
-        ENTIRE_SPACE_CVR_AUC,
-        features.PURCHASE_IF_CLICKED,
-        features.OUTPUT_PCVR,
-        "oracle_pcvr",
-    ),
+    *(Comparison(task) for task in tasks.TASKS),
+    Comparison(tasks.CTCVR, grouped=True),
+    Comparison(ENTIRE_SPACE_CVR),
 )
+ENTIRE_SPACE_CVR_AUC = COMPARISONS[-1].name
 
 
 def add_oracle_scores(frame: pd.DataFrame) -> pd.DataFrame:
     """The oracle's four probabilities from the true y1..y4."""
     y1, y2 = frame[features.P_CLICK], frame[features.P_DACTION]
     pcvr = y2 * frame[features.P_BUY_DACTION] + (1 - y2) * frame[features.P_BUY_OACTION]
-    return frame.assign(
-        oracle_pctr=y1, oracle_pctavr=y1 * y2, oracle_pcvr=pcvr, oracle_pctcvr=y1 * pcvr
-    )
+    oracle = {
+        features.OUTPUT_PCTR: y1,
+        features.OUTPUT_PCTAVR: y1 * y2,
+        features.OUTPUT_PCVR: pcvr,
+        features.OUTPUT_PCTCVR: y1 * pcvr,
+    }
+    return frame.assign(**{oracle_column(o): p for o, p in oracle.items()})
 
 
 def read_examples(split_dir: str) -> pd.DataFrame:
@@ -176,9 +174,10 @@ def read_groundtruth(input_base: str, days: Sequence[str]) -> pd.DataFrame:
 
 
 def _compare(frame: pd.DataFrame, comparison: Comparison) -> Dict[str, float]:
-    if comparison.clicked_only:
-        frame = frame[frame[features.LABEL_CLICK] == 1]
-    labels = frame[comparison.label].to_numpy()
+    task = comparison.task
+    if task.population is not None:
+        frame = frame[frame[task.population] == 1]
+    labels = frame[task.label].to_numpy()
 
     def auc(column: str) -> float:
         scores = frame[column].to_numpy()
@@ -186,11 +185,11 @@ def _compare(frame: pd.DataFrame, comparison: Comparison) -> Dict[str, float]:
             return group_auc(scores, labels, frame[features.USER_ID].to_numpy()).gauc
         return exact_auc(scores, labels)
 
-    model, oracle = auc(comparison.score), auc(comparison.oracle_score)
+    model, oracle = auc(task.output), auc(comparison.oracle_score)
     result = {"model": model, "oracle": oracle, "fraction": _fraction(model, oracle)}
     if not comparison.grouped:
         truth = frame[comparison.oracle_score].to_numpy()
-        expected_model = exact_auc(frame[comparison.score].to_numpy(), truth)
+        expected_model = exact_auc(frame[task.output].to_numpy(), truth)
         expected_oracle = exact_auc(truth, truth)
         result.update(
             expected_model=expected_model,
@@ -211,11 +210,9 @@ def bucket_slice_name(bucket: str) -> str:
 
 def compare_with_oracle(frame: pd.DataFrame, model_name: str) -> Dict[str, Dict]:
     """Per slice (overall and per bucket), each metric's model/oracle/fraction."""
-    comparisons = [
-        c
-        for c in COMPARISONS
-        if c.score != features.OUTPUT_PCTAVR or model_name in MODELS_WITH_CTAVR
-    ]
+    # An output the model does not estimate is exported as 0: not compared.
+    estimated = {t.output for t in estimated_tasks(model_name)}
+    comparisons = [c for c in COMPARISONS if c.task.output in estimated]
     slices = {OVERALL: frame}
     for bucket in features.PURCHASE_FREQ_BUCKET_NAMES:
         slices[bucket_slice_name(bucket)] = frame[

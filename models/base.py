@@ -14,7 +14,6 @@ the model as served.
 from __future__ import annotations
 
 import abc
-import dataclasses
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 import tensorflow as tf
@@ -25,34 +24,9 @@ from models.config import ModelConfig
 from models.layers import PositionBias, Tower
 from models.precision import training_matmul_dtype
 from models.probability import LogProb, log_loss
-from transform import features
+from transform import features, tasks
 
 Features = Mapping[str, tf.Tensor]
-
-
-@dataclasses.dataclass(frozen=True)
-class Task:
-    """A log loss: a label against a composed output, over a population."""
-
-    label: str
-    output: str
-    weight: str  # the ModelConfig field holding the loss weight
-    only_where: Optional[str] = None  # a label restricting the population
-
-
-# Every loss a model can train on. ESM2 uses ctr, ctavr and ctcvr (eq. 11),
-# ESMM ctr and ctcvr, the DNN ctr and cvr, the latter over clicks only.
-TASKS: Dict[str, Task] = {
-    "ctr": Task(features.LABEL_CLICK, features.OUTPUT_PCTR, "loss_weight_ctr"),
-    "ctavr": Task(features.LABEL_DACTION, features.OUTPUT_PCTAVR, "loss_weight_ctavr"),
-    "ctcvr": Task(features.LABEL_PURCHASE, features.OUTPUT_PCTCVR, "loss_weight_ctcvr"),
-    "cvr": Task(
-        features.LABEL_PURCHASE,
-        features.OUTPUT_PCVR,
-        "loss_weight_cvr",
-        only_where=features.LABEL_CLICK,
-    ),
-}
 
 
 def click_then_conversion(pctr: LogProb, pcvr: LogProb) -> Dict[str, LogProb]:
@@ -73,17 +47,8 @@ def serving_inputs(inputs: Features) -> Dict[str, tf.Tensor]:
     }
 
 
-# Training-time AUCs (TensorBoard): (metric name, label, output, population).
-_TRACKED_AUCS: Tuple[Tuple[str, str, str, Optional[str]], ...] = (
-    ("ctr_auc", features.LABEL_CLICK, features.OUTPUT_PCTR, None),
-    (
-        "cvr_auc",
-        features.LABEL_PURCHASE,
-        features.OUTPUT_PCVR,
-        features.LABEL_CLICK,
-    ),
-    ("ctcvr_auc", features.LABEL_PURCHASE, features.OUTPUT_PCTCVR, None),
-)
+# Training-time AUCs (TensorBoard), named ``<task>_auc``.
+_TRACKED_AUCS: Tuple[tasks.Task, ...] = (tasks.CTR, tasks.CVR, tasks.CTCVR)
 
 
 def _sum_over_replicas(value: tf.Tensor) -> tf.Tensor:
@@ -97,8 +62,9 @@ def _sum_over_replicas(value: tf.Tensor) -> tf.Tensor:
 class EntireSpaceModel(tf_keras.Model, abc.ABC):
     """A multi-task CVR model with the outputs of shared/specs/evaluation.md."""
 
-    # Names (keys of ``TASKS``) of the losses the model trains on.
-    TASKS: Tuple[str, ...] = ()
+    # The tasks whose losses the model trains on (``transform.tasks``); what
+    # it is evaluated on follows from them (``tasks.estimated_by``).
+    TASKS: Tuple[tasks.Task, ...] = ()
     # Names of the towers whose logits get a position-bias offset; none for
     # a model without towers.
     TOWERS: Tuple[str, ...] = ()
@@ -119,9 +85,12 @@ class EntireSpaceModel(tf_keras.Model, abc.ABC):
         )
         self._loss_tracker = tf_keras.metrics.Mean(name="loss")
         self._task_trackers = {
-            task: tf_keras.metrics.Mean(name=f"{task}_loss") for task in self.TASKS
+            task.name: tf_keras.metrics.Mean(name=f"{task.name}_loss")
+            for task in self.TASKS
         }
-        self._aucs = {name: HistogramAUC(name=name) for name, *_ in _TRACKED_AUCS}
+        self._aucs = {
+            task.name: HistogramAUC(name=f"{task.name}_auc") for task in _TRACKED_AUCS
+        }
 
     @abc.abstractmethod
     def compose(self, inputs: Features, training: bool) -> Dict[str, LogProb]:
@@ -154,11 +123,10 @@ class EntireSpaceModel(tf_keras.Model, abc.ABC):
     ) -> Dict[str, tf.Tensor]:
         """Weighted scalar losses by task name; their sum is the objective."""
         losses = {}
-        for name in self.TASKS:
-            task = TASKS[name]
-            mask = labels[task.only_where] if task.only_where else None
+        for task in self.TASKS:
+            mask = labels[task.population] if task.population else None
             loss = mean_log_loss(labels[task.label], probs[task.output], mask=mask)
-            losses[name] = getattr(self.config, task.weight) * loss
+            losses[task.name] = self.config.loss_weight(task.name) * loss
         return losses
 
     def call(self, inputs: Features, training: bool = False) -> Dict[str, tf.Tensor]:
@@ -186,12 +154,12 @@ class EntireSpaceModel(tf_keras.Model, abc.ABC):
         self._loss_tracker.update_state(_sum_over_replicas(total))
         for name, value in losses.items():
             self._task_trackers[name].update_state(_sum_over_replicas(value))
-        for name, label, output, population in _TRACKED_AUCS:
-            prob = probs[output]
-            self._aucs[name].update_state(
-                labels[label],
+        for task in _TRACKED_AUCS:
+            prob = probs[task.output]
+            self._aucs[task.name].update_state(
+                labels[task.label],
                 prob.log_p - prob.log_q,
-                None if population is None else labels[population],
+                None if task.population is None else labels[task.population],
             )
         return {m.name: m.result() for m in self.metrics}
 

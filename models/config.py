@@ -39,3 +39,9 @@ class ModelConfig:
     # Seeds weight initialisation, dropout and shuffling; runs that differ
     # only in it measure the spread of a model's figures.
     seed: int = 0
+
+    def loss_weight(self, task: str) -> float:
+        """The weight of a task's loss, by its name (``transform.tasks``):
+        the ``loss_weight_<task>`` field, so the pipeline config's flags name
+        each weight."""
+        return getattr(self, f"loss_weight_{task}")

@@ -14,10 +14,11 @@ from typing import Dict
 from models.base import EntireSpaceModel, Features, click_then_conversion
 from models.layers import SharedEmbedding
 from models.probability import LogProb
+from transform import tasks
 
 
 class DNN(EntireSpaceModel):
-    TASKS = ("ctr", "cvr")
+    TASKS = (tasks.CTR, tasks.CVR)
     TOWERS = ("ctr", "cvr")
 
     def __init__(self, vocab_sizes, config, **kwargs):

@@ -20,11 +20,11 @@ from typing import Dict
 from models.base import EntireSpaceModel, Features
 from models.layers import SharedEmbedding
 from models.probability import LogProb
-from transform import features
+from transform import features, tasks
 
 
 class ESM2(EntireSpaceModel):
-    TASKS = ("ctr", "ctavr", "ctcvr")
+    TASKS = (tasks.CTR, tasks.CTAVR, tasks.CTCVR)
     TOWERS = ("y1", "y2", "y3", "y4")
 
     def __init__(self, vocab_sizes, config, **kwargs):

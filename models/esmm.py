@@ -12,10 +12,11 @@ from typing import Dict
 from models.base import EntireSpaceModel, Features, click_then_conversion
 from models.layers import SharedEmbedding
 from models.probability import LogProb
+from transform import tasks
 
 
 class ESMM(EntireSpaceModel):
-    TASKS = ("ctr", "ctcvr")
+    TASKS = (tasks.CTR, tasks.CTCVR)
     TOWERS = ("ctr", "cvr")
 
     def __init__(self, vocab_sizes, config, **kwargs):

@@ -16,11 +16,11 @@ import tensorflow as tf
 
 from models.base import EntireSpaceModel, Features, click_then_conversion
 from models.probability import LogProb
-from transform import features
+from transform import features, tasks
 
 
 class Prior(EntireSpaceModel):
-    TASKS = ("ctr", "ctcvr")
+    TASKS = (tasks.CTR, tasks.CTCVR)
 
     def __init__(self, vocab_sizes, config, **kwargs):
         super().__init__(vocab_sizes, config, **kwargs)

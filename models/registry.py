@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Dict, Mapping, Type
+from typing import Dict, Mapping, Tuple, Type
 
 import tf_keras
 
@@ -13,6 +13,7 @@ from models.esm2 import ESM2
 from models.esmm import ESMM
 from models.optimizers import LazyAdam
 from models.prior import Prior
+from transform import tasks
 
 MODELS: Dict[str, Type[EntireSpaceModel]] = {
     "esm2": ESM2,
@@ -24,6 +25,12 @@ OPTIMIZERS: Dict[str, Type[tf_keras.optimizers.Optimizer]] = {
     "lazy_adam": LazyAdam,
     "adam": tf_keras.optimizers.Adam,
 }
+
+
+def estimated_tasks(model_name: str) -> Tuple[tasks.Task, ...]:
+    """The tasks whose output the named model estimates, so those it is
+    evaluated on; it exports the others' outputs as 0 (ESMM's pctavr)."""
+    return tasks.estimated_by(MODELS[model_name].TASKS)
 
 
 def build_model(

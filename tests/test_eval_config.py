@@ -25,7 +25,6 @@ from evaluation import metrics
 from evaluation import results
 from evaluation.results import OVERALL, bucket_slice, load_metrics, named_metrics
 from pipeline.run_summary import RunSummary
-from models.trainer import SERVING_SIGNATURE
 from transform import features
 
 NUM_IMPRESSIONS = 400
@@ -141,7 +140,7 @@ def _save_model(path: str, score_set: str) -> str:
     tf.saved_model.save(
         module,
         path,
-        signatures={SERVING_SIGNATURE: module.serve.get_concrete_function()},
+        signatures={features.SERVING_SIGNATURE: module.serve.get_concrete_function()},
     )
     return path
 
@@ -195,7 +194,7 @@ def _class_names(spec: tfma.MetricsSpec):
 def test_labels_and_populations_per_output():
     config = ec.build_eval_config("esm2")
     (model_spec,) = config.model_specs
-    assert model_spec.signature_name == SERVING_SIGNATURE
+    assert model_spec.signature_name == features.SERVING_SIGNATURE
     assert dict(model_spec.label_keys) == {
         features.OUTPUT_PCTR: features.LABEL_CLICK,
         features.OUTPUT_PCTAVR: features.LABEL_DACTION,

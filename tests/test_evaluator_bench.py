@@ -6,11 +6,13 @@ import os
 
 import pytest
 import tensorflow as tf
+from tfx.utils import path_utils
 
 from benchmarks import evaluator_bench
 from evaluation import eval_config
 from evaluation.results import candidate_metrics
 from pipeline import run_summary
+from transform import tasks
 
 MODEL = "Trainer.model"
 
@@ -20,7 +22,7 @@ def test_the_bench_reproduces_the_evaluators_figures(pipeline_run, tmp_path):
     examples_dir = os.path.join(
         summary.artifacts[run_summary.EXAMPLES].uri, "Split-eval"
     )
-    model_dir = os.path.join(summary.artifacts[MODEL].uri, "Format-Serving")
+    model_dir = path_utils.serving_model_dir(summary.artifacts[MODEL].uri)
     data_path = str(tmp_path / "eval.tfrecord")
 
     num_eval = evaluator_bench.write_examples(examples_dir, 10**9, data_path)
@@ -41,9 +43,9 @@ def test_the_bench_reproduces_the_evaluators_figures(pipeline_run, tmp_path):
     for name in (
         eval_config.CVR_AUC,
         eval_config.CTCVR_AUC,
-        f"{eval_config.TASK_CTCVR}_example_count",
-        f"{eval_config.TASK_CVR}_ece",
-        f"{eval_config.TASK_CTR}_mean_prediction",
+        f"{tasks.CTCVR.name}_example_count",
+        f"{tasks.CVR.name}_ece",
+        f"{tasks.CTR.name}_mean_prediction",
     ):
         # TFMA batches the examples differently in the two runs, and float32
         # scores move by ~3e-8 with the batch size (55 of 3,000 here): enough

@@ -7,7 +7,7 @@ metrics, and the report's columns follow these orders.
 from __future__ import annotations
 
 from evaluation import eval_config, groundtruth
-from transform import features
+from transform import features, tasks
 
 HEADLINE = (
     eval_config.CTR_AUC,
@@ -26,7 +26,7 @@ TOP_METRICS = tuple(
 GAIN_METRICS = (eval_config.CVR_AUC, eval_config.CTCVR_AUC, eval_config.CTCVR_GAUC)
 # The Table-3 and Figure-7 metrics, also read without label noise.
 CLAIM_METRICS = (eval_config.CVR_AUC, eval_config.CTCVR_AUC)
-TASKS = ("ctr", "ctavr", "cvr", "ctcvr")
+TASKS = tuple(task.name for task in tasks.TASKS)
 # Figure 7 compares the lightest and the heaviest buyers.
 FIGURE_7_BUCKETS = (
     features.PURCHASE_FREQ_BUCKET_NAMES[0],

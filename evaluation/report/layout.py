@@ -14,16 +14,10 @@ from typing import Any, Callable, Iterable, List, Optional, Sequence, Tuple
 
 from evaluation import groundtruth as groundtruth_metrics
 from evaluation import metrics as custom
-from evaluation.eval_config import (
-    HEADLINE_METRICS,
-    TASK_CTCVR,
-    TASK_CTR,
-    TASKS,
-    Task,
-)
+from evaluation.eval_config import HEADLINE_METRICS, TASKS, Task
 from evaluation.report.inputs import GroundTruth, Metrics
 from evaluation.results import OVERALL, SliceKey, bucket_slice
-from transform import features
+from transform import features, tasks
 
 MISSING = "–"  # shown for NaN, infinities and figures an evaluation lacks
 OVERALL_LABEL = "overall"
@@ -200,10 +194,11 @@ def auc_columns() -> List[Column]:
                 report_name(task.name, "gauc_num_users"), "GAUC users", format_count
             ),
         ]
+    ctr, ctcvr = tasks.CTR.name, tasks.CTCVR.name
     columns += [
-        Column(report_name(TASK_CTR, "example_count"), "impressions", format_count),
-        Column(report_name(TASK_CTR, "positive_count"), "clicks", format_count),
-        Column(report_name(TASK_CTCVR, "positive_count"), "purchases", format_count),
+        Column(report_name(ctr, "example_count"), "impressions", format_count),
+        Column(report_name(ctr, "positive_count"), "clicks", format_count),
+        Column(report_name(ctcvr, "positive_count"), "purchases", format_count),
     ]
     return columns
 
