@@ -33,6 +33,7 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import tensorflow_model_analysis as tfma  # noqa: E402
+from tfx.utils import path_utils  # noqa: E402
 
 from evaluation import results  # noqa: E402
 from evaluation.eval_config import BlessingThresholds, build_eval_config  # noqa: E402
@@ -43,7 +44,6 @@ from pipeline.config import PipelineConfig  # noqa: E402
 from pipeline.dataclass_cli import add_dataclass_arguments, apply_overrides  # noqa: E402
 from transform import features  # noqa: E402
 
-SERVING_SUBDIR = "Format-Serving"
 # The rule this gate replaced: AUC >= 0.5 and change >= -0.001 (CVR, CTCVR).
 OLD_MIN_AUC = 0.5
 OLD_MIN_CHANGE = -1e-3
@@ -64,7 +64,7 @@ def train_candidate(
     """Trains ``config.model`` with the Trainer's ``run_fn`` on a run's
     transformed examples; returns the exported model's directory."""
     fn_args = trainer.trainer_fn_args(outputs)
-    fn_args.serving_model_dir = os.path.join(model_dir, SERVING_SUBDIR)
+    fn_args.serving_model_dir = path_utils.serving_model_dir(model_dir)
     fn_args.model_run_dir = os.path.join(model_dir, "run")
     fn_args.train_steps = config.training.train_steps or None
     fn_args.eval_steps = config.training.eval_steps
@@ -158,7 +158,7 @@ def main() -> None:
     if not summary.blessed:
         raise SystemExit(f"the first run was not blessed: {summary.blessing_failures}")
     outputs = summary.artifacts
-    baseline = os.path.join(outputs["Trainer.model"].uri, SERVING_SUBDIR)
+    baseline = path_utils.serving_model_dir(outputs["Trainer.model"].uri)
     eval_files = os.path.join(
         outputs[run_summary.EXAMPLES].uri, "Split-eval", "*"
     )
@@ -179,7 +179,7 @@ def main() -> None:
         first.model,
         shuffle_id_embeddings(
             first.model_dir,
-            os.path.join(damaged_dir, SERVING_SUBDIR),
+            path_utils.serving_model_dir(damaged_dir),
             [c.name for c in features.ID_FEATURES],
         ),
         damaged_dir,

@@ -74,7 +74,6 @@ from models.base import serving_inputs  # noqa: E402
 from models.config import ModelConfig  # noqa: E402
 from models.registry import build_model  # noqa: E402
 from models.trainer import (  # noqa: E402
-    MODEL_FEATURES,
     input_dataset,
     serving_feature_spec,
     trainer_fn_args,
@@ -87,6 +86,7 @@ from pipeline.dataclass_cli import (  # noqa: E402
 )
 from synthetic.generator import generate  # noqa: E402
 from transform import features  # noqa: E402
+from transform.features import TRAINING_FEATURE_NAMES  # noqa: E402
 from transform.preprocessing import vocabulary_sizes  # noqa: E402
 
 PEER = "deepctr_esmm"
@@ -183,8 +183,8 @@ def transform_serialized(
     for start in range(0, len(serialized), groundtruth.SCORE_BATCH):
         chunk = tf.constant(list(serialized[start : start + groundtruth.SCORE_BATCH]))
         transformed = layer(tf.io.parse_example(chunk, spec))
-        parts.append({n: transformed[n].numpy().reshape(-1) for n in MODEL_FEATURES})
-    return {n: np.concatenate([p[n] for p in parts]) for n in MODEL_FEATURES}
+        parts.append({n: transformed[n].numpy().reshape(-1) for n in TRAINING_FEATURE_NAMES})
+    return {n: np.concatenate([p[n] for p in parts]) for n in TRAINING_FEATURE_NAMES}
 
 
 def load_run(outputs: Mapping[str, metadata_store_pb2.Artifact]) -> RunData:
@@ -267,7 +267,7 @@ def build_peer(vocab: Mapping[str, int], config: PeerConfig, seed: int):
 
 def peer_inputs(inputs: Mapping[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
     """Our model features in DeepCTR's input shape: one (batch, 1) column each."""
-    return {name: tf.reshape(inputs[name], [-1, 1]) for name in MODEL_FEATURES}
+    return {name: tf.reshape(inputs[name], [-1, 1]) for name in TRAINING_FEATURE_NAMES}
 
 
 def peer_batch(inputs, labels):

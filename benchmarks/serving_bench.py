@@ -47,6 +47,7 @@ sys.path.insert(0, REPO)
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from tfx.utils import path_utils  # noqa: E402
 
 from serving import client  # noqa: E402
 from serving.servable import Servable  # noqa: E402
@@ -60,8 +61,8 @@ RATIO_TARGET = 1.3
 
 def newest_trainer_model(workdir: str) -> str:
     """The newest ``Trainer/model/*/Format-Serving`` under a pipeline workdir."""
-    pattern = os.path.join(
-        workdir, "pipeline_root", "*", "Trainer", "model", "*", "Format-Serving"
+    pattern = path_utils.serving_model_dir(
+        os.path.join(workdir, "pipeline_root", "*", "Trainer", "model", "*")
     )
     found = glob.glob(pattern)
     if not found:
@@ -87,9 +88,9 @@ def _value(column: features.Column, rng: np.random.Generator):
 def user_and_candidates(count: int, seed: int = 0) -> Tuple[Dict, List[Dict]]:
     """One synthetic user and ``count`` synthetic items, all model features set."""
     rng = np.random.default_rng(seed)
-    columns = client.MODEL_FEATURES
-    user = {name: _value(columns[name], rng) for name in client.USER_FEATURES}
-    item_names = [name for name in columns if name not in client.USER_FEATURES]
+    columns = features.SERVING_COLUMNS_BY_NAME
+    user = {name: _value(columns[name], rng) for name in features.USER_FEATURES}
+    item_names = [name for name in columns if name not in features.USER_FEATURES]
     items = [
         {name: _value(columns[name], rng) for name in item_names} for _ in range(count)
     ]
@@ -242,11 +243,11 @@ def measure(
     user, items = user_and_candidates(options.candidates)
     examples = client.candidate_examples(user, items)
     request = client.predict_request(MODEL_NAME, examples, output_filter=())
-    signature = tf.saved_model.load(model_dir).signatures[client.DEFAULT_SIGNATURE]
+    signature = tf.saved_model.load(model_dir).signatures[features.SERVING_SIGNATURE]
     servable = Servable.load(MODEL_NAME, 1, model_dir)
 
     def in_process() -> Dict[str, np.ndarray]:
-        outputs = signature(**{client.EXAMPLES_INPUT: tf.constant(examples)})
+        outputs = signature(**{features.SERVING_INPUT: tf.constant(examples)})
         return {name: tensor.numpy() for name, tensor in outputs.items()}
 
     with model_server(model_dir, options.server_args) as target:

@@ -38,12 +38,10 @@ MODEL_CONFIG_KEY = "model_config"  # key of the ModelConfig in custom_config
 # Key of the number of passes over the train split in custom_config; used when
 # the Trainer's train_args set no step count.
 EPOCHS_KEY = "epochs"
-SERVING_SIGNATURE = features.SERVING_SIGNATURE
 TRANSFORM_SIGNATURE = "transform_features"
 # A step-bounded run is logged and validated this many times (Keras "epochs"
 # of about train_steps / EVAL_ROUNDS steps each), so TensorBoard shows a curve.
 EVAL_ROUNDS = 10
-MODEL_FEATURES: Tuple[str, ...] = features.TRAINING_FEATURE_NAMES
 
 
 def model_config_from(custom_config: Mapping[str, Any] | None) -> ModelConfig:
@@ -65,7 +63,7 @@ def split_labels(
     batch: Dict[str, tf.Tensor],
 ) -> Tuple[Dict[str, tf.Tensor], Dict[str, tf.Tensor]]:
     """(model features, labels) from one batch of transformed examples."""
-    inputs = {name: batch[name] for name in MODEL_FEATURES}
+    inputs = {name: batch[name] for name in features.TRAINING_FEATURE_NAMES}
     labels = {name: batch[name] for name in features.LABELS}
     return inputs, labels
 
@@ -133,7 +131,7 @@ def serving_feature_spec(tf_transform_output: tft.TFTransformOutput) -> Dict[str
     """
     raw_spec = tf_transform_output.raw_feature_spec()
     spec = {}
-    for name in MODEL_FEATURES:
+    for name in features.TRAINING_FEATURE_NAMES:
         column = features.COLUMNS_BY_NAME[name]
         feature = raw_spec[name]
         if column.dtype is str:
@@ -164,7 +162,7 @@ class ExportModule(tf.Module):
     def transform_raw(self, serialized: tf.Tensor) -> Dict[str, tf.Tensor]:
         raw = tf.io.parse_example(serialized, self._spec)
         transformed = self.tft_layer(raw)
-        return {name: transformed[name] for name in MODEL_FEATURES}
+        return {name: transformed[name] for name in features.TRAINING_FEATURE_NAMES}
 
     @tf.function(
         input_signature=[tf.TensorSpec([None], tf.string, name=features.SERVING_INPUT)]
@@ -193,7 +191,7 @@ def export(
         module,
         path,
         signatures={
-            SERVING_SIGNATURE: module.serve,
+            features.SERVING_SIGNATURE: module.serve,
             features.LOGGED_POSITION_SIGNATURE: module.at_logged_position,
             TRANSFORM_SIGNATURE: module.transform_features,
         },

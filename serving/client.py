@@ -34,15 +34,6 @@ from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 from serving.tensors import string_tensor_proto, to_ndarray
 from transform import features
 
-# The input of the exported signatures (models/trainer.py, ExportModule).
-EXAMPLES_INPUT = features.SERVING_INPUT
-DEFAULT_SIGNATURE = features.SERVING_SIGNATURE
-# What a request may carry; the position is not among them (unknown when
-# ranking: the served model uses its trained "position unknown" offset).
-MODEL_FEATURES: Dict[str, features.Column] = {
-    column.name: column for column in features.SERVING_FEATURES
-}
-USER_FEATURES: Tuple[str, ...] = features.USER_FEATURES
 RANKING_OUTPUTS: Tuple[str, ...] = (
     features.OUTPUT_PCTR,
     features.OUTPUT_PCVR,
@@ -94,10 +85,11 @@ def serialize_features(values: Mapping[str, Any]) -> bytes:
     """
     example = example_pb2.Example()
     for name, value in values.items():
-        column = MODEL_FEATURES.get(name)
+        column = features.SERVING_COLUMNS_BY_NAME.get(name)
         if column is None:
             raise ValueError(
-                f"{name!r} is not a model feature; known: {sorted(MODEL_FEATURES)}"
+                f"{name!r} is not a model feature; "
+                f"known: {sorted(features.SERVING_COLUMNS_BY_NAME)}"
             )
         if value is not None:
             example.features.feature[name].CopyFrom(_feature(column, value))
@@ -131,7 +123,7 @@ def candidate_examples(
 def predict_request(
     model_name: str,
     examples: Sequence[bytes],
-    signature_name: str = DEFAULT_SIGNATURE,
+    signature_name: str = features.SERVING_SIGNATURE,
     version: Optional[int] = None,
     version_label: Optional[str] = None,
     output_filter: Sequence[str] = RANKING_OUTPUTS,
@@ -146,7 +138,7 @@ def predict_request(
         request.model_spec.version.value = version
     if version_label is not None:
         request.model_spec.version_label = version_label
-    request.inputs[EXAMPLES_INPUT].CopyFrom(string_tensor_proto(examples))
+    request.inputs[features.SERVING_INPUT].CopyFrom(string_tensor_proto(examples))
     request.output_filter.extend(output_filter)
     return request
 
@@ -205,7 +197,7 @@ def score_candidates(
     user_features: Mapping[str, Any],
     candidate_items: Sequence[Mapping[str, Any]],
     *,
-    signature_name: str = DEFAULT_SIGNATURE,
+    signature_name: str = features.SERVING_SIGNATURE,
     version: Optional[int] = None,
     version_label: Optional[str] = None,
     timeout: float = 10.0,

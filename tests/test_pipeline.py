@@ -8,6 +8,7 @@ import re
 import pytest
 import tensorflow as tf
 import tensorflow_model_analysis as tfma
+from tfx.utils import path_utils
 
 from benchmarks import blessing_gate
 from evaluation import metrics, results
@@ -248,12 +249,12 @@ def test_damaged_model_is_refused_by_the_pipelines_eval_config(
     """The retrain with its ID embedding rows shuffled, through real TFMA."""
     _, first = pipeline_run
     config, retrained = retrain_run
-    model_dir = os.path.join(retrained.artifacts[MODEL].uri, "Format-Serving")
+    model_dir = path_utils.serving_model_dir(retrained.artifacts[MODEL].uri)
 
     def gate(candidate_dir: str, name: str) -> dict:
         output = blessing_gate.evaluate_against(
             candidate_dir,
-            os.path.join(first.artifacts[MODEL].uri, "Format-Serving"),
+            path_utils.serving_model_dir(first.artifacts[MODEL].uri),
             config.model.model,
             config.blessing,
             os.path.join(first.artifacts[run_summary.EXAMPLES].uri, "Split-eval", "*"),

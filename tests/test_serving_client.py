@@ -37,7 +37,7 @@ def _model_features(record: bytes) -> dict:
     example = example_pb2.Example.FromString(record)
     return {
         name: _value(example.features.feature[name], column)
-        for name, column in client.MODEL_FEATURES.items()
+        for name, column in features.SERVING_COLUMNS_BY_NAME.items()
         if name in example.features.feature
     }
 
@@ -46,9 +46,9 @@ def _model_features(record: bytes) -> dict:
 def user_and_items(eval_records):
     """The first logged user, and the items of 30 logged impressions."""
     logged = [_model_features(record) for record in eval_records[:30]]
-    user = {name: logged[0][name] for name in client.USER_FEATURES}
+    user = {name: logged[0][name] for name in features.USER_FEATURES}
     items = [
-        {name: v for name, v in row.items() if name not in client.USER_FEATURES}
+        {name: v for name, v in row.items() if name not in features.USER_FEATURES}
         for row in logged
     ]
     return user, items

@@ -27,6 +27,7 @@ from tensorflow_serving.apis import (
     model_service_pb2_grpc,
     predict_pb2,
 )
+from tfx.utils import path_utils
 
 from pipeline import run_summary
 from serving import client
@@ -50,7 +51,7 @@ State = get_model_status_pb2.ModelVersionStatus.State
 @pytest.fixture(scope="module")
 def saved_model_dir(pipeline_run) -> str:
     _, summary = pipeline_run
-    return os.path.join(summary.artifacts["Trainer.model"].uri, "Format-Serving")
+    return path_utils.serving_model_dir(summary.artifacts["Trainer.model"].uri)
 
 
 @pytest.fixture(scope="module")
@@ -68,11 +69,11 @@ def eval_records(pipeline_run) -> list:
 def reference(saved_model_dir):
     """The serving signature called in-process: what the server must match."""
     signature = tf.saved_model.load(saved_model_dir).signatures[
-        client.DEFAULT_SIGNATURE
+        features.SERVING_SIGNATURE
     ]
 
     def predict(records) -> dict:
-        outputs = signature(**{client.EXAMPLES_INPUT: tf.constant(records)})
+        outputs = signature(**{features.SERVING_INPUT: tf.constant(records)})
         return {name: value.numpy() for name, value in outputs.items()}
 
     return predict
@@ -147,7 +148,7 @@ def test_predict_matches_the_saved_model_in_process(stub, eval_records, referenc
 
     assert response.model_spec.name == MODEL
     assert response.model_spec.version.value == 1
-    assert response.model_spec.signature_name == client.DEFAULT_SIGNATURE
+    assert response.model_spec.signature_name == features.SERVING_SIGNATURE
     assert set(response.outputs) == set(features.MODEL_OUTPUTS)
     served, expected = client.outputs_of(response), reference(eval_records)
     for name in features.MODEL_OUTPUTS:
@@ -195,8 +196,8 @@ def test_metadata_is_the_signature_def_map(stub):
     assert response.model_spec.version.value == 1
     signature_defs = get_model_metadata_pb2.SignatureDefMap()
     assert response.metadata["signature_def"].Unpack(signature_defs)
-    serving = signature_defs.signature_def[client.DEFAULT_SIGNATURE]
-    assert serving.inputs[client.EXAMPLES_INPUT].dtype == types_pb2.DT_STRING
+    serving = signature_defs.signature_def[features.SERVING_SIGNATURE]
+    assert serving.inputs[features.SERVING_INPUT].dtype == types_pb2.DT_STRING
     assert set(serving.outputs) == set(features.MODEL_OUTPUTS)
     assert "transform_features" in signature_defs.signature_def
 
@@ -217,7 +218,7 @@ def test_malformed_request_is_invalid_argument(stub, eval_records):
     tensor = string_tensor_proto(eval_records[:3])
     tensor.tensor_shape.dim[0].size = 2  # three values for two elements
     request = request_for([])
-    request.inputs[client.EXAMPLES_INPUT].CopyFrom(tensor)
+    request.inputs[features.SERVING_INPUT].CopyFrom(tensor)
     error = rpc_error(stub.Predict, request)
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "3 values for a tensor of 2 elements" in error.details()
@@ -229,7 +230,7 @@ def test_malformed_request_is_invalid_argument(stub, eval_records):
 
 def test_missing_input_is_invalid_argument(stub):
     request = request_for([])
-    del request.inputs[client.EXAMPLES_INPUT]
+    del request.inputs[features.SERVING_INPUT]
     error = rpc_error(stub.Predict, request)
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "Missing but required: {examples}" in error.details()
@@ -237,7 +238,7 @@ def test_missing_input_is_invalid_argument(stub):
 
 def test_wrong_dtype_is_invalid_argument(stub):
     request = request_for([])
-    request.inputs[client.EXAMPLES_INPUT].CopyFrom(tf.make_tensor_proto([1.0, 2.0]))
+    request.inputs[features.SERVING_INPUT].CopyFrom(tf.make_tensor_proto([1.0, 2.0]))
     error = rpc_error(stub.Predict, request)
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "DT_STRING" in error.details() and "DT_FLOAT" in error.details()

@@ -8,20 +8,17 @@ import pytest
 import tensorflow as tf
 import tensorflow_transform as tft
 from sklearn.metrics import roc_auc_score
+from tfx.utils import path_utils
 
 from evaluation import results
 from pipeline import run_summary
 from models.trainer import (
     EVAL_ROUNDS,
-    SERVING_SIGNATURE,
     fit_schedule,
     input_dataset,
     trainer_fn_args,
 )
 from transform import features
-
-SERVING_SUBDIR = "Format-Serving"
-
 
 def _eval_records(summary, limit=None):
     pattern = os.path.join(
@@ -41,7 +38,7 @@ def _label(record: bytes, name: str) -> int:
 def served(pipeline_run):
     _, summary = pipeline_run
     return tf.saved_model.load(
-        os.path.join(summary.artifacts["Trainer.model"].uri, SERVING_SUBDIR)
+        path_utils.serving_model_dir(summary.artifacts["Trainer.model"].uri)
     )
 
 
@@ -68,7 +65,8 @@ def test_training_loss_falls(pipeline_run):
 def test_ctr_auc_on_held_out_day_is_clearly_above_chance(served, pipeline_run):
     _, summary = pipeline_run
     records = _eval_records(summary)
-    outputs = served.signatures[SERVING_SIGNATURE](examples=tf.constant(records))
+    serve = served.signatures[features.SERVING_SIGNATURE]
+    outputs = serve(examples=tf.constant(records))
     clicks = [_label(r, features.LABEL_CLICK) for r in records]
     auc = roc_auc_score(clicks, outputs[features.OUTPUT_PCTR].numpy().ravel())
     assert auc > 0.6, auc
@@ -77,7 +75,8 @@ def test_ctr_auc_on_held_out_day_is_clearly_above_chance(served, pipeline_run):
 def test_serving_signature_equals_transform_then_model(served, pipeline_run):
     _, summary = pipeline_run
     records = _eval_records(summary, limit=64)
-    from_serving = served.signatures[SERVING_SIGNATURE](examples=tf.constant(records))
+    serve = served.signatures[features.SERVING_SIGNATURE]
+    from_serving = serve(examples=tf.constant(records))
 
     tft_output = tft.TFTransformOutput(
         summary.artifacts["Transform.transform_graph"].uri
@@ -110,7 +109,7 @@ def test_served_scores_do_not_depend_on_the_position(served, pipeline_run):
     top, deep = (
         tf.constant([_at_position(r, p) for r in records]) for p in (1, 30)
     )
-    serve = served.signatures[SERVING_SIGNATURE]
+    serve = served.signatures[features.SERVING_SIGNATURE]
     logged = served.signatures[features.LOGGED_POSITION_SIGNATURE]
     for name in features.MODEL_OUTPUTS:
         np.testing.assert_array_equal(
@@ -134,7 +133,7 @@ def test_unseen_ids_and_missing_optional_features_are_served(served, pipeline_ru
     ]
     for dropped in ("user_item_pref", "brand_id", "position", "item_price"):
         del example.features.feature[dropped]
-    out = served.signatures[SERVING_SIGNATURE](
+    out = served.signatures[features.SERVING_SIGNATURE](
         examples=tf.constant([example.SerializeToString()])
     )
     for name in features.MODEL_OUTPUTS:

@@ -24,7 +24,7 @@ The input layout itself is defined in ``shared/specs/impression_logs.md``.
 from __future__ import annotations
 
 import dataclasses
-from typing import Optional, Tuple, Type
+from typing import Dict, Optional, Tuple, Type
 
 
 # --- Roles a column can play -------------------------------------------------
@@ -138,6 +138,7 @@ VOCABULARY_FEATURES: Tuple[Column, ...] = ID_FEATURES + BIAS_FEATURES
 # and what the Trainer feeds the model: the served ones plus the bias ones.
 SERVING_FEATURES: Tuple[Column, ...] = ID_FEATURES + DENSE_FEATURES
 SERVING_FEATURE_NAMES: Tuple[str, ...] = tuple(c.name for c in SERVING_FEATURES)
+SERVING_COLUMNS_BY_NAME: Dict[str, Column] = {c.name: c for c in SERVING_FEATURES}
 TRAINING_FEATURE_NAMES: Tuple[str, ...] = SERVING_FEATURE_NAMES + tuple(
     c.name for c in BIAS_FEATURES
 )
@@ -275,3 +276,4 @@ MODEL_OUTPUTS: Tuple[str, ...] = (
     OUTPUT_PCVR,
     OUTPUT_PCTCVR,
 )
+# Which label scores each output, over which impressions: transform/tasks.py.

@@ -12,13 +12,11 @@ import os
 
 from tfx import v1 as tfx
 from tfx.types import artifact
+from tfx.utils import path_utils
 
 from components.impression_example_gen import config as example_gen_config
 from components.impression_example_gen import quality
 from evaluation import groundtruth
-
-SERVING_MODEL_SUBDIR = "Format-Serving"  # where the Trainer writes the SavedModel
-
 
 class GroundTruthEvaluation(artifact.Artifact):
     """Model and oracle AUCs per slice (``groundtruth_metrics.json``)."""
@@ -52,7 +50,9 @@ def GroundTruthEvaluator(
         examples_split_dir=os.path.join(
             examples.uri, f"Split-{example_gen_config.EVAL_SPLIT}"
         ),
-        saved_model_dir=os.path.join(model.uri, SERVING_MODEL_SUBDIR),
+        saved_model_dir=path_utils.serving_model_path(
+            model.uri, path_utils.is_old_model_artifact(model)
+        ),
         input_base=input_base,
         days=eval_days,
         model_name=model_name,
