@@ -68,8 +68,11 @@ def child(model_dir: str, data_path: str, config: str) -> None:
 
 def measure(code_dir: str, model_dir: str, data_path: str, config: str) -> dict:
     result = subprocess.run(
-        [sys.executable, os.path.abspath(__file__), "--child", config,
-         "--model-dir", model_dir, "--examples", data_path],
+        [
+            sys.executable,
+            os.path.abspath(__file__),
+            *("--child", config, "--model-dir", model_dir, "--examples", data_path),
+        ],
         cwd=code_dir,
         env=dict(os.environ, PYTHONPATH=code_dir, TF_CPP_MIN_LOG_LEVEL="2"),
         capture_output=True,
@@ -92,7 +95,8 @@ def main(argv: List[str] = None) -> None:
         return child(args.model_dir, args.examples, args.child)
     data_dir = tempfile.mkdtemp(prefix="evaluator_memory_")
     print(f"code: {args.code_dir}; model: {args.model_dir}")
-    print(f"{'eval examples':>14} {'EvalConfig':<14} {'seconds':>8} {'peak RSS MB':>12}")
+    header = f"{'eval examples':>14} {'EvalConfig':<14} {'seconds':>8}"
+    print(f"{header} {'peak RSS MB':>12}")
     for size in args.sizes:
         path = os.path.join(data_dir, f"eval-{size}.tfrecord")
         write_cycled(args.examples, size, path)

@@ -41,8 +41,10 @@ def main() -> None:
     examples = groundtruth.read_examples(args.examples)
     scores = groundtruth.score(args.model_dir, examples["serialized"].tolist())
     print(f"{len(examples):,} eval examples; model {args.model_dir}")
-    print(f"{'output':<8} {'sketch AUC':>11} {'exact AUC':>11} {'difference':>11} "
-          f"{'tie bound':>10} {'bins':>8} {'examples':>9}")
+    print(
+        f"{'output':<8} {'sketch AUC':>11} {'exact AUC':>11} {'difference':>11} "
+        f"{'tie bound':>10} {'bins':>8} {'examples':>9}"
+    )
     for output, label, population in READINGS:
         weights = (
             np.ones(len(examples))

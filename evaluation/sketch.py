@@ -4,8 +4,9 @@ The Evaluator's ranking and calibration figures used to be computed from
 every (score, label, weight) of a slice gathered onto one worker: memory
 linear in the eval set, on one machine. ``ScoreSketch`` keeps instead, per
 bin of the score's logit (``NUM_BINS`` equal bins over ``LOGIT_RANGE``, the
-training-time AUC's range in ``models.auc``, 13 times finer), five sums: the example count,
-the positive and the negative weight, the weighted score and the weight.
+training-time AUC's range in ``models.auc``, 5 times finer), five sums: the
+example count, the positive and the negative weight, the weighted score and
+the weight.
 Sketches of disjoint parts of a slice add up (``absorb``), in any order and
 on any worker, to the sketch of the whole; only occupied bins are stored,
 so its size is bounded by ``NUM_BINS`` whatever the data's size (10 MB at
