@@ -42,6 +42,8 @@ setup(
         # The slice report's templates (evaluation/report); constraints.txt
         # pins the tested 3.1.6.
         "jinja2>=3.0,<4",
+        # The slice report's plots (evaluation/report/plots.py) at run time.
+        "matplotlib",
         "tqdm",
         "psutil",
     ],
@@ -50,6 +52,6 @@ setup(
         # deepctr: the public ESMM that benchmarks/peer_esmm.py compares with
         # (0.9.4 imports tensorflow.keras, i.e. tf_keras under
         # TF_USE_LEGACY_KERAS=1; it needs only requests and h5py besides).
-        "dev": ["pytest", "scikit-learn", "matplotlib", "kubernetes", "deepctr"],
+        "dev": ["pytest", "scikit-learn", "kubernetes", "deepctr"],
     },
 )
