@@ -373,7 +373,22 @@ class _PairedRows:
         ]
 
 
-class _GatherCombiner(beam.CombineFn):
+class _AbsorbingCombiner(beam.CombineFn):
+    """Merging and compacting of accumulators that ``absorb`` one another
+    (``_RowsAccumulator``, ``ScoreSketch``) and ``compact`` before a shuffle."""
+
+    def merge_accumulators(self, accumulators: Iterable[Any]) -> Any:
+        accumulators = iter(accumulators)
+        result = next(accumulators)
+        for accumulator in accumulators:
+            result.absorb(accumulator)
+        return result
+
+    def compact(self, accumulator: Any) -> Any:
+        return accumulator.compact()
+
+
+class _GatherCombiner(_AbsorbingCombiner):
     """Gathers the rows ``read`` makes of every example (plus its group).
 
     ``examples_type`` (``ScoredExamples`` or ``PairedExamples``) turns the
@@ -407,25 +422,13 @@ class _GatherCombiner(beam.CombineFn):
             accumulator.add(row, group)
         return accumulator
 
-    def merge_accumulators(
-        self, accumulators: Iterable[_RowsAccumulator]
-    ) -> _RowsAccumulator:
-        accumulators = iter(accumulators)
-        result = next(accumulators)
-        for accumulator in accumulators:
-            result.absorb(accumulator)
-        return result
-
-    def compact(self, accumulator: _RowsAccumulator) -> _RowsAccumulator:
-        return accumulator.compact()
-
     def extract_output(self, accumulator: _RowsAccumulator) -> Dict[
         metric_types.MetricKey, Any
     ]:
         return {self._key: self._examples_type.from_rows(*accumulator.stacked())}
 
 
-class _SketchCombiner(beam.CombineFn):
+class _SketchCombiner(_AbsorbingCombiner):
     """Sums every example ``read`` yields into a ``ScoreSketch``: its size is
     bounded by the number of logit bins, not by the slice's examples."""
 
@@ -442,16 +445,6 @@ class _SketchCombiner(beam.CombineFn):
         for score, label, weight in self._read(element):
             sketch.add(score, label, weight)
         return sketch
-
-    def merge_accumulators(self, sketches: Iterable[ScoreSketch]) -> ScoreSketch:
-        sketches = iter(sketches)
-        result = next(sketches)
-        for sketch in sketches:
-            result.absorb(sketch)
-        return result
-
-    def compact(self, sketch: ScoreSketch) -> ScoreSketch:
-        return sketch.compact()
 
     def extract_output(self, sketch: ScoreSketch) -> Dict[metric_types.MetricKey, Any]:
         return {self._key: sketch.compact()}
