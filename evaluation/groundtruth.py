@@ -26,7 +26,7 @@ from __future__ import annotations
 import dataclasses
 import glob
 import os
-from typing import Callable, Dict, List, Mapping, Sequence
+from typing import Any, Callable, Dict, List, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -41,9 +41,10 @@ OVERALL = "overall"
 METRICS_FILE = "groundtruth_metrics.json"
 # The version of what the report holds.  TFX's cache key covers a component's
 # inputs and parameters but not its code, so the pipeline passes this to the
-# GroundTruthEvaluator: raising it when the report changes (2: expected AUCs)
-# keeps a cached report of older code from being reused.
-REPORT_VERSION = 2
+# GroundTruthEvaluator: raising it when the report changes (2: expected AUCs;
+# 3: AUCs from the Beam job's sketches) keeps a cached report of older code
+# from being reused.
+REPORT_VERSION = 3
 SCORE_BATCH = 4096
 
 
@@ -85,17 +86,24 @@ COMPARISONS: Sequence[Comparison] = (
 ENTIRE_SPACE_CVR_AUC = COMPARISONS[-1].name
 
 
-def add_oracle_scores(frame: pd.DataFrame) -> pd.DataFrame:
-    """The oracle's four probabilities from the true y1..y4."""
-    y1, y2 = frame[features.P_CLICK], frame[features.P_DACTION]
-    pcvr = y2 * frame[features.P_BUY_DACTION] + (1 - y2) * frame[features.P_BUY_OACTION]
+def oracle_scores(truth: Mapping[str, Any]) -> Dict[str, Any]:
+    """The oracle's four probabilities (``oracle_column`` names) from the true
+    y1..y4 of one example (a row's dict) or of many (a frame's columns)."""
+    y1, y2 = truth[features.P_CLICK], truth[features.P_DACTION]
+    y3, y4 = truth[features.P_BUY_DACTION], truth[features.P_BUY_OACTION]
+    pcvr = y2 * y3 + (1 - y2) * y4
     oracle = {
         features.OUTPUT_PCTR: y1,
         features.OUTPUT_PCTAVR: y1 * y2,
         features.OUTPUT_PCVR: pcvr,
         features.OUTPUT_PCTCVR: y1 * pcvr,
     }
-    return frame.assign(**{oracle_column(o): p for o, p in oracle.items()})
+    return {oracle_column(output): p for output, p in oracle.items()}
+
+
+def add_oracle_scores(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame with the oracle's four probabilities as columns."""
+    return frame.assign(**oracle_scores(frame))
 
 
 def read_examples(split_dir: str) -> pd.DataFrame:
@@ -148,29 +156,35 @@ def score(saved_model_dir: str, serialized: Sequence[bytes]) -> Dict[str, np.nda
     return score_with(model.signatures[features.SERVING_SIGNATURE], serialized)
 
 
-def read_groundtruth(input_base: str, days: Sequence[str]) -> pd.DataFrame:
-    """The true probabilities of the given days' impressions."""
+def groundtruth_paths(input_base: str, days: Sequence[str]) -> List[str]:
+    """The ground-truth files of the given days; an error when there are none."""
+    root = os.path.join(input_base, features.GROUNDTRUTH_DIR)
     paths = [
         path
         for day in days
         for path in sorted(
             glob.glob(
-                os.path.join(
-                    input_base,
-                    features.GROUNDTRUTH_DIR,
-                    f"{features.DAY_PARTITION_PREFIX}{day}",
-                    "*.parquet",
-                )
+                os.path.join(root, f"{features.DAY_PARTITION_PREFIX}{day}", "*.parquet")
             )
         )
     ]
     if not paths:
         raise FileNotFoundError(
-            f"no ground truth for days {list(days)} under "
-            f"{os.path.join(input_base, features.GROUNDTRUTH_DIR)}: it exists for synthetic logs only"
+            f"no ground truth for days {list(days)} under {root}: it exists for "
+            "synthetic logs only"
         )
+    return paths
+
+
+def read_groundtruth(input_base: str, days: Sequence[str]) -> pd.DataFrame:
+    """The true probabilities of the given days' impressions."""
     columns = [name for name, _ in features.GROUNDTRUTH_COLUMNS]
-    return pd.concat([pq.read_table(p, columns=columns).to_pandas() for p in paths])
+    return pd.concat(
+        [
+            pq.read_table(p, columns=columns).to_pandas()
+            for p in groundtruth_paths(input_base, days)
+        ]
+    )
 
 
 def _compare(frame: pd.DataFrame, comparison: Comparison) -> Dict[str, float]:
@@ -186,7 +200,7 @@ def _compare(frame: pd.DataFrame, comparison: Comparison) -> Dict[str, float]:
         return exact_auc(scores, labels)
 
     model, oracle = auc(task.output), auc(comparison.oracle_score)
-    result = {"model": model, "oracle": oracle, "fraction": _fraction(model, oracle)}
+    result = {"model": model, "oracle": oracle, "fraction": fraction(model, oracle)}
     if not comparison.grouped:
         truth = frame[comparison.oracle_score].to_numpy()
         expected_model = exact_auc(frame[task.output].to_numpy(), truth)
@@ -194,12 +208,13 @@ def _compare(frame: pd.DataFrame, comparison: Comparison) -> Dict[str, float]:
         result.update(
             expected_model=expected_model,
             expected_oracle=expected_oracle,
-            expected_fraction=_fraction(expected_model, expected_oracle),
+            expected_fraction=fraction(expected_model, expected_oracle),
         )
     return result
 
 
-def _fraction(model: float, oracle: float) -> float:
+def fraction(model: float, oracle: float) -> float:
+    """model / oracle, NaN where the oracle's figure is missing."""
     return model / oracle if oracle and np.isfinite(oracle) else float("nan")
 
 
@@ -208,11 +223,26 @@ def bucket_slice_name(bucket: str) -> str:
     return f"{features.SLICE_KEY}={bucket}"
 
 
+def comparisons_for(model_name: str) -> List[Comparison]:
+    """The comparisons of a model: an output it does not estimate is
+    exported as 0 and not compared."""
+    estimated = {t.output for t in estimated_tasks(model_name)}
+    return [c for c in COMPARISONS if c.task.output in estimated]
+
+
+def missing_truth_error(
+    missing: int, examples: int, input_base: str, days: Sequence[str]
+) -> ValueError:
+    """The error for examples the ground truth lacks (it never skips them)."""
+    return ValueError(
+        f"{missing} of {examples} examples have no ground truth "
+        f"in {input_base} for days {list(days)}"
+    )
+
+
 def compare_with_oracle(frame: pd.DataFrame, model_name: str) -> Dict[str, Dict]:
     """Per slice (overall and per bucket), each metric's model/oracle/fraction."""
-    # An output the model does not estimate is exported as 0: not compared.
-    estimated = {t.output for t in estimated_tasks(model_name)}
-    comparisons = [c for c in COMPARISONS if c.task.output in estimated]
+    comparisons = comparisons_for(model_name)
     slices = {OVERALL: frame}
     for bucket in features.PURCHASE_FREQ_BUCKET_NAMES:
         slices[bucket_slice_name(bucket)] = frame[
@@ -236,10 +266,7 @@ def join_truth(
     )
     missing = int(joined[features.P_CLICK].isna().sum())
     if missing:
-        raise ValueError(
-            f"{missing} of {len(examples)} examples have no ground truth "
-            f"in {input_base} for days {list(days)}"
-        )
+        raise missing_truth_error(missing, len(examples), input_base, days)
     return add_oracle_scores(joined)
 
 
@@ -250,7 +277,10 @@ def evaluate(
     days: Sequence[str],
     model_name: str,
 ) -> Dict:
-    """The ground-truth report of one model on one split (a JSON-able dict)."""
+    """The ground-truth report of one model on one split (a JSON-able dict),
+    computed in memory with exact AUCs: the oracle the Beam job
+    (``groundtruth_beam.evaluate``, what the pipeline runs) is tested against,
+    and what the benchmarks call on their own splits."""
     examples = read_examples(examples_split_dir)
     outputs = score(saved_model_dir, examples.pop("serialized").tolist())
     joined = join_truth(examples.assign(**outputs), input_base, days)

@@ -79,7 +79,13 @@ from tensorflow_model_analysis.utils import model_util
 from tensorflow_model_analysis.utils import util as tfma_util
 
 from evaluation import ranking
-from evaluation.sketch import POSITIVE, SCORE_SUM, WEIGHT, ScoreSketch
+from evaluation.sketch import (
+    POSITIVE,
+    SCORE_SUM,
+    WEIGHT,
+    AbsorbingCombineFn,
+    ScoreSketch,
+)
 from transform import features
 
 AUC_NAME = "histogram_auc"
@@ -373,22 +379,7 @@ class _PairedRows:
         ]
 
 
-class _AbsorbingCombiner(beam.CombineFn):
-    """Merging and compacting of accumulators that ``absorb`` one another
-    (``_RowsAccumulator``, ``ScoreSketch``) and ``compact`` before a shuffle."""
-
-    def merge_accumulators(self, accumulators: Iterable[Any]) -> Any:
-        accumulators = iter(accumulators)
-        result = next(accumulators)
-        for accumulator in accumulators:
-            result.absorb(accumulator)
-        return result
-
-    def compact(self, accumulator: Any) -> Any:
-        return accumulator.compact()
-
-
-class _GatherCombiner(_AbsorbingCombiner):
+class _GatherCombiner(AbsorbingCombineFn):
     """Gathers the rows ``read`` makes of every example (plus its group).
 
     ``examples_type`` (``ScoredExamples`` or ``PairedExamples``) turns the
@@ -428,7 +419,7 @@ class _GatherCombiner(_AbsorbingCombiner):
         return {self._key: self._examples_type.from_rows(*accumulator.stacked())}
 
 
-class _SketchCombiner(_AbsorbingCombiner):
+class _SketchCombiner(AbsorbingCombineFn):
     """Sums every example ``read`` yields into a ``ScoreSketch``: its size is
     bounded by the number of logit bins, not by the slice's examples."""
 

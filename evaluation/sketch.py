@@ -31,8 +31,9 @@ What it gives, and how close it is to the exact figure on the same examples
 
 from __future__ import annotations
 
-from typing import List, Optional, Sequence, Tuple
+from typing import Any, Iterable, List, Optional, Sequence, Tuple
 
+import apache_beam as beam
 import numpy as np
 
 from evaluation import ranking
@@ -214,3 +215,34 @@ class ScoreSketch:
         return ranking.calibration_bins(
             per_bin(weight), per_bin(score_sum), per_bin(self.column(POSITIVE))
         )
+
+
+class AbsorbingCombineFn(beam.CombineFn):
+    """Merging and compacting of accumulators that ``absorb`` one another and
+    ``compact`` before a shuffle (``ScoreSketch``, the Evaluator's gathers)."""
+
+    def merge_accumulators(self, accumulators: Iterable[Any]) -> Any:
+        accumulators = iter(accumulators)
+        result = next(accumulators)
+        for accumulator in accumulators:
+            result.absorb(accumulator)
+        return result
+
+    def compact(self, accumulator: Any) -> Any:
+        return accumulator.compact()
+
+
+class SketchCombineFn(AbsorbingCombineFn):
+    """Beam's combiner of (score, label, weight) tuples into a ``ScoreSketch``."""
+
+    def create_accumulator(self) -> ScoreSketch:
+        return ScoreSketch()
+
+    def add_input(
+        self, sketch: ScoreSketch, scored: Tuple[float, float, float]
+    ) -> ScoreSketch:
+        sketch.add(*scored)
+        return sketch
+
+    def extract_output(self, sketch: ScoreSketch) -> ScoreSketch:
+        return sketch.compact()
