@@ -40,12 +40,16 @@ from evaluation.offline import run_tfma  # noqa: E402
 
 
 
-def write_examples(examples_dir: str, limit: int, path: str) -> int:
-    """Copies the first ``limit`` serialized examples of a split to ``path``."""
+def write_examples(
+    examples_dir: str, limit: int, path: str, cycle: bool = False
+) -> int:
+    """Copies the first ``limit`` serialized examples of a split to ``path``
+    (``cycle``: going round the split again until there are ``limit``)."""
     files = sorted(glob.glob(os.path.join(examples_dir, "*")))
     if not files:
         raise FileNotFoundError(f"no example files in {examples_dir}")
-    dataset = tf.data.TFRecordDataset(files, compression_type="GZIP").take(limit)
+    dataset = tf.data.TFRecordDataset(files, compression_type="GZIP")
+    dataset = (dataset.repeat() if cycle else dataset).take(limit)
     count = 0
     with tf.io.TFRecordWriter(path) as writer:
         for record in dataset:

@@ -19,7 +19,6 @@ same files, so the before and after of a change are measured alike.
 from __future__ import annotations
 
 import argparse
-import glob
 import json
 import os
 import resource
@@ -29,22 +28,14 @@ import tempfile
 import time
 from typing import List
 
+try:  # imported as benchmarks.evaluator_memory
+    from benchmarks import evaluator_bench
+except ImportError:  # run as benchmarks/evaluator_memory.py: its folder is on sys.path
+    import evaluator_bench
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 CONFIGS = ("full", "without GAUC")
-
-
-def write_cycled(examples_dir: str, size: int, path: str) -> None:
-    """``size`` serialized examples of the split, cycling through it."""
-    import tensorflow as tf
-
-    files = sorted(glob.glob(os.path.join(examples_dir, "*")))
-    if not files:
-        raise FileNotFoundError(f"no example files in {examples_dir}")
-    records = tf.data.TFRecordDataset(files, compression_type="GZIP")
-    with tf.io.TFRecordWriter(path) as writer:
-        for record in records.repeat().take(size):
-            writer.write(record.numpy())
 
 
 def child(model_dir: str, data_path: str, config: str) -> None:
@@ -99,7 +90,7 @@ def main(argv: List[str] = None) -> None:
     print(f"{header} {'peak RSS MB':>12}")
     for size in args.sizes:
         path = os.path.join(data_dir, f"eval-{size}.tfrecord")
-        write_cycled(args.examples, size, path)
+        evaluator_bench.write_examples(args.examples, size, path, cycle=True)
         for config in CONFIGS:
             figures = measure(args.code_dir, args.model_dir, path, config)
             print(

@@ -22,15 +22,8 @@ import numpy as np  # noqa: E402
 
 from evaluation import groundtruth, ranking  # noqa: E402
 from evaluation.sketch import ScoreSketch  # noqa: E402
-from transform import features  # noqa: E402
+from transform import tasks  # noqa: E402
 
-# (output, label, population label or None) as the EvalConfig weights them.
-READINGS = (
-    (features.OUTPUT_PCTR, features.LABEL_CLICK, None),
-    (features.OUTPUT_PCTAVR, features.LABEL_DACTION, None),
-    (features.OUTPUT_PCVR, features.LABEL_PURCHASE, features.LABEL_CLICK),
-    (features.OUTPUT_PCTCVR, features.LABEL_PURCHASE, None),
-)
 
 
 def main() -> None:
@@ -45,13 +38,14 @@ def main() -> None:
         f"{'output':<8} {'sketch AUC':>11} {'exact AUC':>11} {'difference':>11} "
         f"{'tie bound':>10} {'bins':>8} {'examples':>9}"
     )
-    for output, label, population in READINGS:
+    for task in tasks.TASKS:  # each output over its population, as the Evaluator
+        output = task.output
         weights = (
             np.ones(len(examples))
-            if population is None
-            else examples[population].to_numpy(dtype=float)
+            if task.population is None
+            else examples[task.population].to_numpy(dtype=float)
         )
-        labels = examples[label].to_numpy(dtype=float)
+        labels = examples[task.label].to_numpy(dtype=float)
         sketch = ScoreSketch.of(scores[output], labels, weights)
         exact = ranking.exact_auc(scores[output], labels, weights)
         print(

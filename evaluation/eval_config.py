@@ -180,10 +180,10 @@ def _value_threshold(
 
 
 def _auc_metrics(task: Task, thresholds: BlessingThresholds) -> List[tfma.MetricConfig]:
-    """The task's exact AUC and its chance p-value, with their blessing bounds.
+    """The task's (sketched) AUC and its chance p-value, with their blessing bounds.
 
     The p-value is computed for every task (one more figure from the same
-    gathered examples) but bounds only the gated ones.
+    sketch) but bounds only the gated ones.
     """
     return [
         _metric_config(

@@ -106,31 +106,29 @@ def add_oracle_scores(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.assign(**oracle_scores(frame))
 
 
+def example_row(serialized: bytes) -> Dict[str, Any]:
+    """Ids, labels and slice key of one serialized tf.Example."""
+    feature = tf.train.Example.FromString(serialized).features.feature
+
+    def text(name: str) -> str:
+        return feature[name].bytes_list.value[0].decode()
+
+    row: Dict[str, Any] = {
+        name: text(name)
+        for name in (features.IMPRESSION_ID, features.USER_ID, features.SLICE_KEY)
+    }
+    row.update({label: feature[label].int64_list.value[0] for label in features.LABELS})
+    return row
+
+
 def read_examples(split_dir: str) -> pd.DataFrame:
     """Ids, labels, slice key and the serialized record of every example."""
-    rows: List[Dict] = []
     paths = sorted(tf.io.gfile.glob(os.path.join(split_dir, "*")))
-    for record in tf.data.TFRecordDataset(paths, compression_type="GZIP"):
-        serialized = record.numpy()
-        feature = tf.train.Example.FromString(serialized).features.feature
-        rows.append(
-            {
-                features.IMPRESSION_ID: feature[features.IMPRESSION_ID]
-                .bytes_list.value[0]
-                .decode(),
-                features.USER_ID: feature[features.USER_ID]
-                .bytes_list.value[0]
-                .decode(),
-                features.SLICE_KEY: feature[features.SLICE_KEY]
-                .bytes_list.value[0]
-                .decode(),
-                **{
-                    label: feature[label].int64_list.value[0]
-                    for label in features.LABELS
-                },
-                "serialized": serialized,
-            }
-        )
+    records = tf.data.TFRecordDataset(paths, compression_type="GZIP")
+    rows: List[Dict] = [
+        {**example_row(serialized), "serialized": serialized}
+        for serialized in (record.numpy() for record in records)
+    ]
     if not rows:
         raise ValueError(f"no examples under {split_dir}")
     return pd.DataFrame(rows)
@@ -150,10 +148,14 @@ def score_with(signature: Callable, serialized: Sequence[bytes]) -> Dict[str, np
     }
 
 
+def serving_signature(saved_model_dir: str) -> Callable:
+    """The exported model's serving signature (serialized tf.Examples in)."""
+    return tf.saved_model.load(saved_model_dir).signatures[features.SERVING_SIGNATURE]
+
+
 def score(saved_model_dir: str, serialized: Sequence[bytes]) -> Dict[str, np.ndarray]:
     """The model's four outputs through its serving signature."""
-    model = tf.saved_model.load(saved_model_dir)
-    return score_with(model.signatures[features.SERVING_SIGNATURE], serialized)
+    return score_with(serving_signature(saved_model_dir), serialized)
 
 
 def groundtruth_paths(input_base: str, days: Sequence[str]) -> List[str]:

@@ -56,21 +56,6 @@ Row = Dict[str, Any]
 FigureKey = Tuple[str, str, str]  # (slice, comparison name, reading)
 
 
-def example_row(serialized: bytes) -> Row:
-    """Ids, labels and slice key of one tf.Example (``read_examples``' columns)."""
-    feature = tf.train.Example.FromString(serialized).features.feature
-
-    def text(name: str) -> str:
-        return feature[name].bytes_list.value[0].decode()
-
-    row = {
-        name: text(name)
-        for name in (features.IMPRESSION_ID, features.USER_ID, features.SLICE_KEY)
-    }
-    row.update({label: feature[label].int64_list.value[0] for label in features.LABELS})
-    return row
-
-
 class _ScoreBatches(beam.DoFn):
     """(impression ID, row with the model's four outputs) of each example."""
 
@@ -78,13 +63,12 @@ class _ScoreBatches(beam.DoFn):
         self._saved_model_dir = saved_model_dir
 
     def setup(self) -> None:
-        model = tf.saved_model.load(self._saved_model_dir)
-        self._signature = model.signatures[features.SERVING_SIGNATURE]
+        self._signature = groundtruth.serving_signature(self._saved_model_dir)
 
     def process(self, batch: List[bytes]) -> Iterator[Tuple[str, Row]]:
         outputs = groundtruth.score_with(self._signature, batch)
         for i, serialized in enumerate(batch):
-            row = example_row(serialized)
+            row = groundtruth.example_row(serialized)
             row.update({name: float(outputs[name][i]) for name in outputs})
             yield row[features.IMPRESSION_ID], row
 

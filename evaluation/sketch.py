@@ -18,8 +18,9 @@ What it gives, and how close it is to the exact figure on the same examples
 - AUC with the pairs inside one bin counted as ties (1/2). A bin is 0.00038
   wide in logit, so a CTCVR score of 1e-4 is apart from 1.0004e-4 as 0.5 is
   from 0.5001; the error is half the share of positive/negative pairs
-  within one bin, which ``tie_bound`` gives, and below 1e-4 on the
-  benchmark's eval days (tests/test_sketch.py).
+  within one bin, which ``tie_bound`` gives: 2.4e-6 at most on a 120k
+  eval day (benchmarks/sketch_accuracy.py), below 1e-4 on CTCVR-like scores
+  near 0 in tests/test_sketch.py.
 - The Mann-Whitney skill p-value, from that AUC and the class masses.
 - Class masses, mean label, mean prediction: exact (sums).
 - Top-fraction precision and recall: the examples of the bin where the cut
