@@ -21,7 +21,7 @@ import tf_keras
 
 from models.auc import HistogramAUC
 from models.config import ModelConfig
-from models.layers import PositionBias, Tower
+from models.layers import PositionBias, TowerStack
 from models.precision import training_matmul_dtype
 from models.probability import LogProb, log_loss
 from transform import features, tasks
@@ -65,8 +65,8 @@ class EntireSpaceModel(tf_keras.Model, abc.ABC):
     # The tasks whose losses the model trains on (``transform.tasks``); what
     # it is evaluated on follows from them (``tasks.estimated_by``).
     TASKS: Tuple[tasks.Task, ...] = ()
-    # Names of the towers whose logits get a position-bias offset; none for
-    # a model without towers.
+    # Names of the towers (``self.towers``, in this order), whose logits also
+    # get a position-bias offset; none for a model without towers.
     TOWERS: Tuple[str, ...] = ()
 
     def __init__(self, vocab_sizes: Mapping[str, int], config: ModelConfig, **kwargs):
@@ -79,6 +79,18 @@ class EntireSpaceModel(tf_keras.Model, abc.ABC):
                 len(self.TOWERS),
                 config.position_unknown_rate,
                 name="position_bias",
+            )
+            if self.TOWERS
+            else None
+        )
+        # One MLP per ``TOWERS`` name, computed as one stack (layers.TowerStack).
+        self.towers = (
+            TowerStack(
+                len(self.TOWERS),
+                config.tower_units,
+                config.dropout,
+                training_matmul_dtype(config.matmul_precision),
+                name="towers",
             )
             if self.TOWERS
             else None
@@ -99,15 +111,6 @@ class EntireSpaceModel(tf_keras.Model, abc.ABC):
         An output the model does not estimate (ESMM's pctavr) is left out and
         exported as 0, as the evaluation spec asks.
         """
-
-    def make_tower(self, name: str) -> Tower:
-        """A tower of the configured widths, dropout and training precision."""
-        return Tower(
-            self.config.tower_units,
-            self.config.dropout,
-            training_matmul_dtype(self.config.matmul_precision),
-            name=name,
-        )
 
     def tower_probabilities(
         self, logits: Sequence[tf.Tensor], inputs: Features, training: bool
@@ -138,9 +141,12 @@ class EntireSpaceModel(tf_keras.Model, abc.ABC):
         }
 
     # --- Training and evaluation steps --------------------------------------
+    def _loss_trackers(self) -> List[tf_keras.metrics.Mean]:
+        return [self._loss_tracker, *self._task_trackers.values()]
+
     @property
     def metrics(self):
-        return [self._loss_tracker, *self._task_trackers.values(), *self._aucs.values()]
+        return [*self._loss_trackers(), *self._aucs.values()]
 
     def _track(
         self,
@@ -161,7 +167,11 @@ class EntireSpaceModel(tf_keras.Model, abc.ABC):
                 prob.log_p - prob.log_q,
                 None if task.population is None else labels[task.population],
             )
-        return {m.name: m.result() for m in self.metrics}
+        logs = {m.name: m.result() for m in self._loss_trackers()}
+        # Cheap stand-ins between refreshes; Keras replaces them with every
+        # metric's result() at the end of each epoch and evaluation.
+        logs.update({m.name: m.logged_result() for m in self._aucs.values()})
+        return logs
 
     def _objective(self, inputs: Features, labels: Features, training: bool):
         probs = self.compose(inputs, training)

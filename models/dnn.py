@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Dict
 
+import tensorflow as tf
+
 from models.base import EntireSpaceModel, Features, click_then_conversion
 from models.layers import SharedEmbedding
 from models.probability import LogProb
@@ -29,18 +31,11 @@ class DNN(EntireSpaceModel):
         self.cvr_embedding = SharedEmbedding(
             vocab_sizes, config.id_unknown_rate, name="cvr_embedding"
         )
-        self.ctr_tower = self.make_tower("ctr_tower")
-        self.cvr_tower = self.make_tower("cvr_tower")
 
     def compose(self, inputs: Features, training: bool) -> Dict[str, LogProb]:
         ctr_input = self.ctr_embedding(inputs, training=training)
         cvr_input = self.cvr_embedding(inputs, training=training)
-        pctr, pcvr = self.tower_probabilities(
-            [
-                self.ctr_tower(ctr_input, training=training),
-                self.cvr_tower(cvr_input, training=training),
-            ],
-            inputs,
-            training,
-        )
+        # Each tower reads its own embeddings: a (2, batch, width) stack.
+        logits = self.towers(tf.stack([ctr_input, cvr_input]), training=training)
+        pctr, pcvr = self.tower_probabilities(logits, inputs, training)
         return click_then_conversion(pctr, pcvr)

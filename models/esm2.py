@@ -30,13 +30,12 @@ class ESM2(EntireSpaceModel):
     def __init__(self, vocab_sizes, config, **kwargs):
         super().__init__(vocab_sizes, config, **kwargs)
         self.sem = SharedEmbedding(vocab_sizes, config.id_unknown_rate, name="sem")
-        # The DPM: one tower per decomposed probability y1..y4.
-        self.towers = [self.make_tower(f"{name}_tower") for name in self.TOWERS]
+        # The DPM is ``self.towers``: one tower per decomposed probability y1..y4.
 
     def decomposed(self, inputs: Features, training: bool) -> Dict[str, LogProb]:
         """y1..y4 of the DPM, before composition."""
         shared = self.sem(inputs, training=training)
-        logits = [tower(shared, training=training) for tower in self.towers]
+        logits = self.towers(shared, training=training)
         return dict(
             zip(self.TOWERS, self.tower_probabilities(logits, inputs, training))
         )

@@ -22,17 +22,10 @@ class ESMM(EntireSpaceModel):
     def __init__(self, vocab_sizes, config, **kwargs):
         super().__init__(vocab_sizes, config, **kwargs)
         self.sem = SharedEmbedding(vocab_sizes, config.id_unknown_rate, name="sem")
-        self.ctr_tower = self.make_tower("ctr_tower")
-        self.cvr_tower = self.make_tower("cvr_tower")
 
     def compose(self, inputs: Features, training: bool) -> Dict[str, LogProb]:
         shared = self.sem(inputs, training=training)
         pctr, pcvr = self.tower_probabilities(
-            [
-                self.ctr_tower(shared, training=training),
-                self.cvr_tower(shared, training=training),
-            ],
-            inputs,
-            training,
+            self.towers(shared, training=training), inputs, training
         )
         return click_then_conversion(pctr, pcvr)

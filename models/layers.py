@@ -51,22 +51,34 @@ class SharedEmbedding(tf_keras.layers.Layer):
             for column in features.ID_FEATURES
         }
 
-    def _index(self, name: str, index: tf.Tensor, training: bool) -> tf.Tensor:
-        index = tf.reshape(index, [-1])
-        if not training or self.unknown_rate <= 0.0:
-            return index
-        first_oov = self.vocab_sizes[name] - features.NUM_OOV_BUCKETS
-        bucket = tf.random.uniform(
-            tf.shape(index), first_oov, self.vocab_sizes[name], dtype=index.dtype
+    def _hide(self, indices: List[tf.Tensor]) -> List[tf.Tensor]:
+        """``indices`` (one per ID feature) with a share ``unknown_rate`` of
+        each sent to a uniformly drawn OOV bucket of its feature.
+
+        One uniform draw u per lookup makes both choices: u < rate hides the
+        ID, and given that, u / rate is uniform on [0, 1) and picks the
+        bucket (one random op for every feature, not two per feature).
+        """
+        draws = tf.random.uniform([len(indices), tf.shape(indices[0])[0]])
+        hidden = draws < self.unknown_rate
+        buckets = tf.minimum(
+            tf.cast(draws / self.unknown_rate * features.NUM_OOV_BUCKETS, tf.int64),
+            features.NUM_OOV_BUCKETS - 1,
         )
-        return hide_at_random(index, self.unknown_rate, bucket)
+        hidden_indices = []
+        for k, (column, index) in enumerate(zip(features.ID_FEATURES, indices)):
+            first_oov = self.vocab_sizes[column.name] - features.NUM_OOV_BUCKETS
+            bucket = tf.cast(first_oov + buckets[k], index.dtype)
+            hidden_indices.append(tf.where(hidden[k], bucket, index))
+        return hidden_indices
 
     def call(self, inputs: Mapping[str, tf.Tensor], training: bool = False) -> tf.Tensor:
+        indices = [tf.reshape(inputs[c.name], [-1]) for c in features.ID_FEATURES]
+        if training and self.unknown_rate > 0.0:
+            indices = self._hide(indices)
         parts = [
-            self.embeddings[column.name](
-                self._index(column.name, inputs[column.name], training)
-            )
-            for column in features.ID_FEATURES
+            self.embeddings[column.name](index)
+            for column, index in zip(features.ID_FEATURES, indices)
         ]
         parts += [
             tf.reshape(tf.cast(inputs[column.name], tf.float32), [-1, 1])
@@ -131,55 +143,115 @@ class PositionBias(tf_keras.layers.Layer):
         return tf.unstack(offsets, num=self.num_logits, axis=1)
 
 
-class Dense(tf_keras.layers.Dense):
-    """A Dense layer whose training matmul may run in a narrower float type.
+def bernoulli_dropout(x: tf.Tensor, rate: float) -> tf.Tensor:
+    """``x`` with a share ``rate`` of its entries zeroed and the rest scaled up.
+
+    The same Bernoulli dropout as ``tf.nn.dropout``, at less than half its
+    cost: that draws one float32 per activation from the Philox generator
+    (the most expensive op of a training step after the matmuls); this
+    compares one random byte per activation with ``rate``, four bytes to a
+    32-bit draw. Where ``rate`` is not a multiple of 1/256 it uses 16 bits
+    per activation, so the rate it applies is ``rate`` rounded to 1/65536.
+    """
+    bits = 8 if float(rate * 256).is_integer() else 16
+    small = tf.uint8 if bits == 8 else tf.uint16
+    count = tf.size(x)
+    per_word = 32 // bits
+    seed = tf.random.uniform([2], maxval=tf.int32.max, dtype=tf.int32)
+    words = tf.random.stateless_uniform(
+        [(count + per_word - 1) // per_word],
+        seed,
+        minval=None,
+        maxval=None,
+        dtype=tf.uint32,
+    )
+    draws = tf.reshape(tf.bitcast(words, small), [-1])[:count]
+    keep = tf.reshape(draws >= tf.cast(round(rate * 2**bits), small), tf.shape(x))
+    return x * (tf.cast(keep, x.dtype) * (1.0 / (1.0 - rate)))
+
+
+class TowerStack(tf_keras.layers.Layer):
+    """The DPM's MLPs: ``count`` towers of ReLU layers with dropout, then a
+    logit each, computed together.
+
+    Each tower has its own weights, stored stacked: layer i's kernel has
+    shape (count, fan_in, fan_out), and each layer runs as one batched
+    matmul over (count, batch, width), one bias add, one ReLU and one
+    dropout for every tower at once. As separate Keras layers, ESM2's four
+    towers cost about four times as many small ops forward and backward,
+    each with its own overhead on a CPU (benchmarks/tower_speed.py: 1.3x
+    the training speed with ``bernoulli_dropout``). Each tower's kernels
+    start Glorot-uniform over its own fan-in and fan-out, biases at 0, as
+    separate ``Dense`` layers would.
+
+    The input is either one (batch, width) tensor all towers read (the
+    shared embeddings) or a (count, batch, width) stack, one per tower.
 
     On CPUs with bfloat16 matmul units (AVX512-BF16, AMX) a bfloat16 matmul
     runs 3-4 times faster than a float32 one, and the towers' matmuls are
-    most of an ESM2 training step. Only the matmul is narrowed: the bias,
-    the activation, dropout and every gradient update stay float32 (Eigen's
-    element-wise bfloat16 kernels are slower than float32 ones, and the
-    weights themselves stay float32). Evaluation and serving (``training``
-    false) always compute in float32, so the exported model runs on any
-    device and scores what the weights say, not a rounded version of it.
+    most of a training step: ``training_matmul_dtype`` narrows only the
+    training matmuls' inputs. The bias, the activation, dropout and every
+    gradient update stay float32 (Eigen's element-wise bfloat16 kernels are
+    slower than float32 ones), and so do the weights. Evaluation and serving
+    (``training`` false) compute in float32, so the exported model runs on
+    any device and scores what the weights say, not a rounded version.
     """
 
     def __init__(
-        self, units: int, training_matmul_dtype: tf.DType = tf.float32, **kwargs
-    ):
-        super().__init__(units, **kwargs)
-        self.training_matmul_dtype = tf.as_dtype(training_matmul_dtype)
-
-    def call(self, inputs: tf.Tensor, training: bool = False) -> tf.Tensor:
-        narrow = self.training_matmul_dtype
-        if not training or narrow == self.compute_dtype:
-            return super().call(inputs)
-        product = tf.matmul(tf.cast(inputs, narrow), tf.cast(self.kernel, narrow))
-        outputs = tf.cast(product, self.compute_dtype)
-        if self.use_bias:
-            outputs = tf.nn.bias_add(outputs, self.bias)
-        return self.activation(outputs)
-
-
-class Tower(tf_keras.layers.Layer):
-    """One MLP of the DPM: ReLU layers with dropout, then a single logit."""
-
-    def __init__(
         self,
+        count: int,
         units: Sequence[int],
         dropout: float,
         training_matmul_dtype: tf.DType = tf.float32,
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.hidden = []
-        for width in units:
-            self.hidden.append(Dense(width, training_matmul_dtype, activation="relu"))
-            self.hidden.append(tf_keras.layers.Dropout(dropout))
-        self.logit = Dense(1, training_matmul_dtype)
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        self.count = count
+        self.units = tuple(units)
+        self.dropout = dropout
+        self.training_matmul_dtype = tf.as_dtype(training_matmul_dtype)
+        self.kernels: List[tf.Variable] = []
+        self.biases: List[tf.Variable] = []
 
-    def call(self, inputs: tf.Tensor, training: bool = False) -> tf.Tensor:
-        x = inputs
-        for layer in self.hidden:
-            x = layer(x, training=training)
-        return tf.squeeze(self.logit(x, training=training), axis=1)
+    def build(self, input_shape) -> None:
+        if len(input_shape) == 3 and input_shape[0] != self.count:
+            raise ValueError(
+                f"a stack of {input_shape[0]} inputs for {self.count} towers"
+            )
+        widths = [int(input_shape[-1]), *self.units, 1]
+        for i, (fan_in, fan_out) in enumerate(zip(widths, widths[1:])):
+            limit = (6.0 / (fan_in + fan_out)) ** 0.5
+            self.kernels.append(
+                self.add_weight(
+                    f"kernel_{i}",
+                    shape=(self.count, fan_in, fan_out),
+                    initializer=tf_keras.initializers.RandomUniform(-limit, limit),
+                )
+            )
+            self.biases.append(
+                self.add_weight(
+                    f"bias_{i}", shape=(self.count, 1, fan_out), initializer="zeros"
+                )
+            )
+        super().build(input_shape)
+
+    def call(self, inputs: tf.Tensor, training: bool = False) -> List[tf.Tensor]:
+        narrow = self.training_matmul_dtype
+        narrow = narrow if training and narrow != self.compute_dtype else None
+        # One input: (1, batch, width), which the matmul broadcasts over the towers.
+        x = inputs if inputs.shape.rank == 3 else inputs[tf.newaxis]
+        last = len(self.kernels) - 1
+        for i, (kernel, bias) in enumerate(zip(self.kernels, self.biases)):
+            if narrow is None:
+                x = tf.matmul(x, kernel)
+            else:
+                product = tf.matmul(tf.cast(x, narrow), tf.cast(kernel, narrow))
+                x = tf.cast(product, self.compute_dtype)
+            x = x + bias
+            if i < last:
+                x = tf.nn.relu(x)
+                if training and self.dropout > 0.0:
+                    x = bernoulli_dropout(x, self.dropout)
+        return tf.unstack(tf.squeeze(x, axis=2), num=self.count)

@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 import tf_keras
 
-from models.layers import Dense
+from models.layers import TowerStack
 from models.precision import training_matmul_dtype
 from tests.test_models import SMALL, _inputs, _model
 
@@ -38,39 +38,45 @@ def _round_to_bfloat16(values: np.ndarray) -> np.ndarray:
     return tf.cast(tf.cast(values, tf.bfloat16), tf.float32).numpy().astype(np.float64)
 
 
-def test_dense_rounds_only_the_training_matmul_inputs():
+def _logit_layer(precision: tf.DType, count: int = 2, width: int = 40) -> TowerStack:
+    """Towers of one layer: the logit, ``x @ kernel + bias`` for each tower."""
+    layer = TowerStack(count, (), dropout=0.0, training_matmul_dtype=precision)
+    layer.build((None, width))
+    for bias in layer.biases:
+        bias.assign(tf.ones_like(bias))
+    return layer
+
+
+def test_towers_round_only_the_training_matmul_inputs():
     rng = np.random.default_rng(0)
     x = rng.normal(size=(64, 40)).astype("float32")
-    layer = Dense(16, tf.bfloat16, activation="relu", bias_initializer="ones")
-    layer(x)  # build
-    kernel = layer.kernel.numpy().astype(np.float64)
-    exact = np.maximum(x.astype(np.float64) @ kernel + 1.0, 0.0)
-    product = _round_to_bfloat16(x) @ _round_to_bfloat16(kernel)
-    rounded = np.maximum(_round_to_bfloat16(product) + 1.0, 0.0)
-
-    trained = layer(x, training=True).numpy()
-    served = layer(x, training=False).numpy()
+    layer = _logit_layer(tf.bfloat16)
+    trained = np.stack(layer(x, training=True))
+    served = np.stack(layer(x, training=False))
     assert trained.dtype == np.float32 and served.dtype == np.float32
-    # Training: the product of the rounded inputs, summed in float32 and
-    # rounded once more on the way out (one bfloat16 step: 2**-8 relative).
-    np.testing.assert_allclose(trained, rounded, rtol=2**-8, atol=1e-5)
-    assert np.max(np.abs(trained - exact)) > 1e-3  # it did round
-    # Serving and evaluation: float32 throughout.
-    np.testing.assert_allclose(served, exact, rtol=1e-5, atol=1e-5)
+    for k, kernel in enumerate(layer.kernels[0].numpy().astype(np.float64)):
+        exact = x.astype(np.float64) @ kernel[:, 0] + 1.0
+        product = _round_to_bfloat16(x) @ _round_to_bfloat16(kernel[:, 0])
+        rounded = _round_to_bfloat16(product) + 1.0
+        # Training: the product of the rounded inputs, summed in float32 and
+        # rounded once more on the way out (one bfloat16 step: 2**-8 relative).
+        np.testing.assert_allclose(trained[k], rounded, rtol=2**-8, atol=1e-5)
+        assert np.max(np.abs(trained[k] - exact)) > 1e-3  # it did round
+        # Serving and evaluation: float32 throughout.
+        np.testing.assert_allclose(served[k], exact, rtol=1e-5, atol=1e-5)
 
 
 def test_the_weights_and_their_gradients_stay_float32():
     x = tf.random.stateless_normal((32, 24), seed=(1, 2))
-    layer = Dense(8, tf.bfloat16)
-    reference = Dense(8)
-    layer(x), reference(x)
+    layer = _logit_layer(tf.bfloat16, width=24)
+    reference = _logit_layer(tf.float32, width=24)
     reference.set_weights(layer.get_weights())
     with tf.GradientTape(persistent=True) as tape:
-        narrow = tf.reduce_sum(layer(x, training=True) ** 2)
-        wide = tf.reduce_sum(reference(x, training=True) ** 2)
-    grad = tape.gradient(narrow, layer.kernel)
-    assert layer.kernel.dtype == tf.float32 and grad.dtype == tf.float32
-    expected = tape.gradient(wide, reference.kernel)
+        narrow = tf.reduce_sum(tf.stack(layer(x, training=True)) ** 2)
+        wide = tf.reduce_sum(tf.stack(reference(x, training=True)) ** 2)
+    grad = tape.gradient(narrow, layer.kernels[0])
+    assert layer.kernels[0].dtype == tf.float32 and grad.dtype == tf.float32
+    expected = tape.gradient(wide, reference.kernels[0])
     # bfloat16 keeps 8 significant bits: about 0.4% per rounded input.
     np.testing.assert_allclose(grad, expected, rtol=0.05, atol=0.05)
 

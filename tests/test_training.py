@@ -9,9 +9,10 @@ import textwrap
 import numpy as np
 import pytest
 import tensorflow as tf
+import tf_keras
 from sklearn.metrics import roc_auc_score
 
-from models.auc import HistogramAUC
+from models.auc import LOG_REFRESH_UPDATES, HistogramAUC
 from models.trainer import EVAL_ROUNDS, StopAfterSteps, fit_schedule
 from tests.test_models import SMALL, _inputs, _labels, _model
 
@@ -58,6 +59,41 @@ def test_histogram_auc_matches_the_exact_auc_also_for_scores_near_zero(scale):
         keras = tf.keras.metrics.AUC(num_thresholds=1000)
         keras.update_state(labels, scores, sample_weight=weights)
         assert abs(float(keras.result()) - exact) > 0.05  # what this replaces
+
+
+def test_logged_auc_is_refreshed_at_the_first_update_and_then_periodically():
+    rng = np.random.default_rng(1)
+    metric = HistogramAUC()
+    seen = []
+    for update in range(1, LOG_REFRESH_UPDATES + 2):
+        labels = rng.integers(0, 2, 50)
+        metric.update_state(labels, rng.normal(size=50) + update * labels / 20)
+        seen.append((update, float(metric.logged_result()), float(metric.result())))
+    for update, logged, exact in seen:
+        if update in (1, LOG_REFRESH_UPDATES + 1):
+            assert logged == exact
+        else:  # the value of the last refresh
+            assert logged == seen[0][1] != exact
+    metric.reset_state()
+    metric.update_state([0, 1], [-1.0, 1.0])
+    assert float(metric.logged_result()) == 1.0  # a reset starts afresh
+
+
+def test_epoch_logs_carry_the_auc_of_every_step_not_the_last_refresh():
+    model = _model("esm2")
+    data = tf.data.Dataset.from_tensor_slices(
+        (_inputs(batch=64, seed=2), _labels(batch=64, seed=3))
+    ).batch(4)  # 16 steps, fewer than LOG_REFRESH_UPDATES
+    step_logs = []
+    callback = tf_keras.callbacks.LambdaCallback(
+        on_train_batch_end=lambda batch, logs: step_logs.append(dict(logs))
+    )
+    history = model.fit(data, epochs=1, verbose=0, callbacks=[callback]).history
+    assert step_logs[-1]["ctr_auc"] == step_logs[0]["ctr_auc"]  # a stand-in
+    for name in ("ctr_auc", "cvr_auc", "ctcvr_auc"):
+        exact = float(model._aucs[name.removesuffix("_auc")].result())
+        assert history[name][0] == pytest.approx(exact, abs=1e-7)
+    assert history["ctr_auc"][0] != step_logs[-1]["ctr_auc"]
 
 
 _MIRRORED_STEP = textwrap.dedent(
