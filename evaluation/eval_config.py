@@ -149,15 +149,18 @@ def _metric_config(
 ) -> tfma.MetricConfig:
     """A MetricConfig naming the metric's class and module (custom or built-in).
 
-    The module lets TFMA import ``evaluation.metrics`` wherever the Evaluator
-    runs (TFMA's own metrics need none); the threshold is restricted to the
+    A custom metric's module is ``evaluation.metrics``, which TFMA imports
+    wherever the Evaluator runs to find the class (TFMA's own metrics need
+    none). It re-exports every class from the module of its family and is
+    what the EvalConfigs of earlier runs name, so a config does not change
+    with the file a class is written in. The threshold is restricted to the
     overall slice.
     """
     class_name = type(metric).__name__
     builtin = metric_types.is_registered_metric(class_name)
     config = tfma.MetricConfig(
         class_name=class_name,
-        module="" if builtin else type(metric).__module__,
+        module="" if builtin else custom.__name__,
         config=json.dumps(metric.get_config(), sort_keys=True),
     )
     if threshold is not None:

@@ -1,0 +1,459 @@
+"""What every custom TFMA metric shares: reading examples, the sketch, the gathers.
+
+Every single-model figure of an output and slice comes from one mergeable
+summary, ``evaluation.sketch.ScoreSketch``: per bin of the score's
+*logit* (0.002 wide), the count, class masses and score sum. Its size is
+bounded by the number of occupied bins, so the Evaluator's memory per slice
+does not grow with the eval set, and Beam may combine it on any number of
+workers. The AUC (eq. 12), its skill p-value, the top-fraction precision
+and recall (eqs. 14-16), the calibration figures and the class masses all
+derive from it; ``evaluation.ranking`` keeps the exact computations as the
+tests' oracle. TFMA de-duplicates identical computations, so these metrics
+of one output and slice share one sketch.
+
+Two figures still need the examples themselves and gather them per slice
+(about 24-32 bytes per example with weight > 0): GAUC (eq. 13), which needs
+each user's examples together, and the paired DeLong test of the blessing,
+which needs both models' scores of each example. The gathering is here;
+what the paired test gathers, and the test, are in ``evaluation.metrics_paired``.
+
+Every metric handles ``model_names``, ``output_names``, ``sub_keys`` and
+example weights the way TFMA's built-ins do (through
+``metric_util.to_label_prediction_example_weight``); an example with weight 0
+is left out of the population, which is how the CVR metrics are restricted to
+clicked impressions (the ``pcvr`` output is weighted by the ``click`` label).
+
+A metric is built per metric key (``_per_key``, given the key's ``_KeyArgs``):
+the key's shared summary, then a derived step that turns it into the
+metric's ``_Figures`` (``_with_figures``); ``_GatheredMetric`` does both
+for the single-model metrics. Names with a leading '_' are private to the
+``evaluation.metrics*`` modules rather than to this file.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import (
+    Any,
+    Callable,
+    Dict,
+    Iterator,
+    List,
+    NamedTuple,
+    Optional,
+    Sequence,
+    Tuple,
+)
+
+import numpy as np
+from tensorflow_model_analysis.metrics import metric_types, metric_util
+from tensorflow_model_analysis.proto import config_pb2
+from tensorflow_model_analysis.utils import util as tfma_util
+
+from evaluation.sketch import AbsorbingCombineFn, ScoreSketch
+
+# Private (a leading '_'): TFMA drops them from its output.
+_SCORED_EXAMPLES_NAME = "_scored_examples"
+_SCORE_SKETCH_NAME = "_score_sketch"
+
+
+# --- Reading one example ----------------------------------------------------
+def _scalar(value: Any) -> float:
+    return float(np.asarray(value).reshape(-1)[0])
+
+
+class _ExampleReader:
+    """Turns TFMA's StandardMetricInputs into (label, prediction, weight) floats.
+
+    Shared by the combiners so that every metric resolves model, output,
+    sub key, class weights and example weights exactly like TFMA's built-ins.
+    """
+
+    def __init__(
+        self,
+        key: metric_types.MetricKey,
+        eval_config: Optional[config_pb2.EvalConfig],
+        aggregation_type: Optional[metric_types.AggregationType],
+        class_weights: Optional[Dict[int, float]],
+        example_weighted: bool,
+    ):
+        self._key = key
+        self._eval_config = eval_config
+        self._aggregation_type = aggregation_type
+        self._class_weights = class_weights
+        self._example_weighted = example_weighted
+
+    def __call__(
+        self, element: metric_types.StandardMetricInputs
+    ) -> Iterator[Tuple[float, float, float]]:
+        for label, prediction, weight in metric_util.to_label_prediction_example_weight(
+            element,
+            eval_config=self._eval_config,
+            model_name=self._key.model_name,
+            output_name=self._key.output_name,
+            sub_key=self._key.sub_key,
+            aggregation_type=self._aggregation_type,
+            class_weights=self._class_weights,
+            example_weighted=self._example_weighted,
+            flatten=True,
+        ):
+            yield _scalar(label), _scalar(prediction), _scalar(weight)
+
+
+def _group_value(element: metric_types.StandardMetricInputs, group_key: str) -> Any:
+    """The example's value of the grouping feature, as a hashable scalar."""
+    value = tfma_util.get_by_keys(element.features or {}, [group_key], optional=True)
+    flat = None if value is None else np.asarray(value).reshape(-1)
+    if flat is None or flat.size == 0:
+        raise ValueError(
+            f"GroupAUC needs the feature {group_key!r} on every example; it is "
+            "missing from one. Check the feature name and that the eval "
+            "examples carry it."
+        )
+    item = flat[0]
+    return item.item() if isinstance(item, np.generic) else item
+
+
+# --- Gathering examples -----------------------------------------------------
+def _columns(rows: np.ndarray) -> np.ndarray:
+    """The columns of a gathered (n, width) matrix, each contiguous for sorting."""
+    return np.ascontiguousarray(rows.T)
+
+
+class ScoredExamples:
+    """The columns a slice's examples with weight > 0 contributed.
+
+    Attributes: ``scores``, ``labels``, ``weights`` (float64 arrays) and
+    ``groups`` (object array, or None when no group key was asked for).
+    """
+
+    __slots__ = ("scores", "labels", "weights", "groups")
+    WIDTH = 3  # float columns of a gathered row: score, label, weight
+
+    def __init__(
+        self,
+        scores: np.ndarray,
+        labels: np.ndarray,
+        weights: np.ndarray,
+        groups: Optional[np.ndarray],
+    ):
+        self.scores = scores
+        self.labels = labels
+        self.weights = weights
+        self.groups = groups
+
+    @classmethod
+    def from_rows(cls, rows: np.ndarray, groups: Optional[np.ndarray]):
+        """From the gathered (n, 3) matrix of (score, label, weight) rows."""
+        scores, labels, weights = _columns(rows)
+        return cls(scores, labels, weights, groups)
+
+    def __len__(self) -> int:
+        return len(self.scores)
+
+
+_Chunk = Tuple[np.ndarray, Optional[np.ndarray]]  # (rows x width floats, groups)
+
+
+class _RowsAccumulator:
+    """Numpy chunks (compact, cheap to merge) plus the rows being filled.
+
+    One tuple appended per example (and one group value when grouped): the
+    cheapest way to collect Python values, converted to numpy in one go.
+    """
+
+    __slots__ = ("width", "grouped", "chunks", "rows", "groups")
+
+    def __init__(self, width: int, grouped: bool):
+        self.width = width
+        self.grouped = grouped
+        self.chunks: List[_Chunk] = []
+        self._reset_tail()
+
+    def _reset_tail(self) -> None:
+        self.rows: List[Tuple[float, ...]] = []
+        self.groups: List[Any] = []
+
+    def add(self, row: Tuple[float, ...], group: Any) -> None:
+        self.rows.append(row)
+        if self.grouped:
+            self.groups.append(group)
+
+    def compact(self) -> "_RowsAccumulator":
+        """Moves the Python rows into a numpy chunk (before a shuffle)."""
+        if self.rows:
+            groups = None
+            if self.grouped:
+                groups = np.empty(len(self.groups), dtype=object)
+                groups[:] = self.groups
+            matrix = np.asarray(self.rows, dtype=np.float64).reshape(-1, self.width)
+            self.chunks.append((matrix, groups))
+            self._reset_tail()
+        return self
+
+    def absorb(self, other: "_RowsAccumulator") -> None:
+        self.chunks.extend(other.compact().chunks)
+
+    def stacked(self) -> _Chunk:
+        """Every gathered row in one (n, width) matrix, and the groups."""
+        self.compact()
+        matrices = [matrix for matrix, _ in self.chunks]
+        rows = np.concatenate(matrices) if matrices else np.zeros((0, self.width))
+        groups = None
+        if self.grouped:
+            parts = [g for _, g in self.chunks]
+            groups = np.concatenate(parts) if parts else np.zeros(0, object)
+        return rows, groups
+
+
+# An example's rows: one per value of the output (one, for a scalar output).
+_RowReader = Callable[[metric_types.StandardMetricInputs], List[Tuple[float, ...]]]
+
+
+class _ScoredRows:
+    """(score, label, weight) of each of an example's values with weight > 0."""
+
+    def __init__(self, read: _ExampleReader):
+        self._read = read
+
+    def __call__(
+        self, element: metric_types.StandardMetricInputs
+    ) -> List[Tuple[float, ...]]:
+        return [(p, label, w) for label, p, w in self._read(element) if w > 0.0]
+
+
+class _GatherCombiner(AbsorbingCombineFn):
+    """Gathers the rows ``read`` makes of every example (plus its group).
+
+    ``examples_type`` (``ScoredExamples`` or ``PairedExamples``) turns the
+    gathered matrix into the columns the figures read.
+    """
+
+    def __init__(
+        self,
+        key: metric_types.MetricKey,
+        read: _RowReader,
+        examples_type: type,
+        group_key: Optional[str] = None,
+    ):
+        self._key = key
+        self._read = read
+        self._examples_type = examples_type
+        self._group_key = group_key
+
+    def create_accumulator(self) -> _RowsAccumulator:
+        return _RowsAccumulator(
+            self._examples_type.WIDTH, grouped=self._group_key is not None
+        )
+
+    def add_input(
+        self,
+        accumulator: _RowsAccumulator,
+        element: metric_types.StandardMetricInputs,
+    ) -> _RowsAccumulator:
+        group = _group_value(element, self._group_key) if self._group_key else None
+        for row in self._read(element):
+            accumulator.add(row, group)
+        return accumulator
+
+    def extract_output(self, accumulator: _RowsAccumulator) -> Dict[
+        metric_types.MetricKey, Any
+    ]:
+        return {self._key: self._examples_type.from_rows(*accumulator.stacked())}
+
+
+class _SketchCombiner(AbsorbingCombineFn):
+    """Sums every example ``read`` yields into a ``ScoreSketch``: its size is
+    bounded by the number of logit bins, not by the slice's examples."""
+
+    def __init__(self, key: metric_types.MetricKey, read: _RowReader):
+        self._key = key
+        self._read = read
+
+    def create_accumulator(self) -> ScoreSketch:
+        return ScoreSketch()
+
+    def add_input(
+        self, sketch: ScoreSketch, element: metric_types.StandardMetricInputs
+    ) -> ScoreSketch:
+        for score, label, weight in self._read(element):
+            sketch.add(score, label, weight)
+        return sketch
+
+    def extract_output(self, sketch: ScoreSketch) -> Dict[metric_types.MetricKey, Any]:
+        return {self._key: sketch.compact()}
+
+
+class _KeyArgs(NamedTuple):
+    """What TFMA passes per metric key: which model, output, sub key, weighting."""
+
+    eval_config: Optional[config_pb2.EvalConfig]
+    model_name: str
+    output_name: str
+    sub_key: Optional[metric_types.SubKey]
+    aggregation_type: Optional[metric_types.AggregationType]
+    class_weights: Optional[Dict[int, float]]
+    example_weighted: bool
+
+    def key(self, name: str) -> metric_types.MetricKey:
+        """The MetricKey of ``name`` for this model, output, sub key, weighting."""
+        return metric_types.MetricKey(
+            name=name,
+            model_name=self.model_name,
+            output_name=self.output_name,
+            sub_key=self.sub_key,
+            aggregation_type=self.aggregation_type,
+            example_weighted=self.example_weighted,
+        )
+
+    def reader(self, model_name: str) -> _ExampleReader:
+        """Reads ``model_name``'s (label, prediction, weight) of this key."""
+        return _ExampleReader(
+            self._replace(model_name=model_name).key(""),
+            self.eval_config,
+            self.aggregation_type,
+            self.class_weights,
+            self.example_weighted,
+        )
+
+
+def _gather_computation(
+    args: _KeyArgs,
+    read: _RowReader,
+    examples_type: type,
+    private_name: str,
+    group_key: Optional[str] = None,
+    **name_arguments: Any,
+) -> metric_types.MetricComputation:
+    """A private gathering step (its key named from ``private_name`` and the
+    arguments that tell it apart); identical ones are run once by TFMA."""
+    key = args.key(
+        metric_util.generate_private_name_from_arguments(
+            private_name,
+            group_key=group_key,
+            class_weights=args.class_weights,
+            **name_arguments,
+        )
+    )
+    preprocessors = (
+        [metric_types.FeaturePreprocessor(feature_keys=[group_key])]
+        if group_key
+        else None
+    )
+    return metric_types.MetricComputation(
+        keys=[key],
+        preprocessors=preprocessors,
+        combiner=_GatherCombiner(key, read, examples_type, group_key),
+    )
+
+
+def _scored_examples_computation(
+    args: _KeyArgs, group_key: Optional[str] = None
+) -> metric_types.MetricComputation:
+    """The gather every single-model metric of a key shares."""
+    read = _ScoredRows(args.reader(args.model_name))
+    return _gather_computation(
+        args, read, ScoredExamples, _SCORED_EXAMPLES_NAME, group_key
+    )
+
+
+def _score_sketch_computation(args: _KeyArgs) -> metric_types.MetricComputation:
+    """The sketch every single-model metric of a key but GAUC shares."""
+    key = args.key(
+        metric_util.generate_private_name_from_arguments(
+            _SCORE_SKETCH_NAME, class_weights=args.class_weights
+        )
+    )
+    read = _ScoredRows(args.reader(args.model_name))
+    return metric_types.MetricComputation(
+        keys=[key], preprocessors=None, combiner=_SketchCombiner(key, read)
+    )
+
+
+class _Figures(NamedTuple):
+    """What a metric derives from a slice's gathered examples.
+
+    ``compute`` returns one value per name in ``names``; ``group_key`` asks
+    the gather for that feature's value per example (GAUC).
+    """
+
+    names: Sequence[str]
+    compute: Callable[[Any], Sequence[Any]]
+    group_key: Optional[str] = None
+
+
+def _with_figures(
+    gather: metric_types.MetricComputation, args: _KeyArgs, spec: _Figures
+) -> metric_types.MetricComputations:
+    """The gathering step, then a derived step mapping ``spec``'s names to values.
+
+    The figures' keys carry the model, output, sub key and weighting of ``args``.
+    """
+    source = gather.keys[0]
+    keys = [args.key(name) for name in spec.names]
+
+    def result(
+        metrics: Dict[metric_types.MetricKey, Any],
+    ) -> Dict[metric_types.MetricKey, Any]:
+        return dict(zip(keys, spec.compute(metrics[source])))
+
+    return [gather, metric_types.DerivedMetricComputation(keys=keys, result=result)]
+
+
+def _per_key(
+    build: Callable[..., metric_types.MetricComputations],
+) -> Callable[..., metric_types.MetricComputations]:
+    """TFMA's computations function of a metric built per key by
+    ``build(args: _KeyArgs, **config)``.
+
+    TFMA reads the argument names of the function it is given to pass the
+    model, output, sub key and weighting of each key; the metric's own config
+    (name, bins, fractions, ...) arrives as the remaining keywords.
+    """
+
+    def computations(
+        eval_config: Optional[config_pb2.EvalConfig] = None,
+        model_name: str = "",
+        output_name: str = "",
+        sub_key: Optional[metric_types.SubKey] = None,
+        aggregation_type: Optional[metric_types.AggregationType] = None,
+        class_weights: Optional[Dict[int, float]] = None,
+        example_weighted: bool = False,
+        **config: Any,
+    ) -> metric_types.MetricComputations:
+        args = _KeyArgs(
+            eval_config,
+            model_name,
+            output_name,
+            sub_key,
+            aggregation_type,
+            class_weights,
+            example_weighted,
+        )
+        return build(args, **config)
+
+    return metric_util.merge_per_key_computations(computations)
+
+
+def _gathered_computations(
+    figures: Callable[..., _Figures], args: _KeyArgs, **config: Any
+) -> metric_types.MetricComputations:
+    """The (shared) summary of a key, then ``figures(**config)`` from it: the
+    mergeable ``ScoreSketch``, or the examples gathered with their group
+    for a grouped metric (GAUC)."""
+    spec = figures(**config)
+    if spec.group_key:
+        summary = _scored_examples_computation(args, group_key=spec.group_key)
+    else:
+        summary = _score_sketch_computation(args)
+    return _with_figures(summary, args, spec)
+
+
+class _GatheredMetric(metric_types.Metric):
+    """A metric whose figures ``figures(**config)`` derives from the key's shared
+    summary (``_gathered_computations``)."""
+
+    def __init__(self, figures: Callable[..., _Figures], **config: Any):
+        super().__init__(
+            _per_key(functools.partial(_gathered_computations, figures)), **config
+        )
