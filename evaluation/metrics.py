@@ -37,7 +37,9 @@ from evaluation.metrics_auc import (  # noqa: F401  (re-exported)
     HistogramAUC,
 )
 from evaluation.metrics_base import (  # noqa: F401  (re-exported)
+    COMPACT_EVERY,
     ScoredExamples,
+    group_hash,
     _group_value,
     _KeyArgs,
     _score_sketch_computation,

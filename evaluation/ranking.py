@@ -188,7 +188,10 @@ def group_auc(
     weights = np.ones_like(scores) if weights is None else np.asarray(weights)
     if len(scores) == 0:
         return GroupAUCResult(float("nan"), 0)
-    _, group_ids = np.unique(np.asarray(groups, dtype=object), return_inverse=True)
+    groups = np.asarray(groups)
+    if groups.dtype.kind not in "iu":  # IDs as Python objects (str, bytes)
+        groups = groups.astype(object)
+    _, group_ids = np.unique(groups, return_inverse=True)
     group_ids = group_ids.reshape(-1).astype(np.int64)
     num_groups = int(group_ids.max()) + 1
     positive, negative = class_masses(labels, weights)

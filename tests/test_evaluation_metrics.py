@@ -11,6 +11,8 @@ would cause is tested on the shared combiner directly instead.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import tempfile
 from typing import Dict
 
@@ -318,10 +320,43 @@ def test_merged_accumulators_hold_every_example_once(weighted):
             SCORE: kept[SCORE].astype(np.float64).to_numpy(),
             LABEL: kept[LABEL].astype(np.float64).to_numpy(),
             WEIGHT: np.asarray(expected_weights, dtype=np.float64),
-            USER: kept[USER].to_numpy(),
+            USER: [metrics.group_hash(user) for user in kept[USER]],
         }
     ).sort_values([USER, SCORE, LABEL, WEIGHT], ignore_index=True)
     pd.testing.assert_frame_equal(got, want, check_dtype=False)
+
+
+def test_a_gather_moves_its_rows_into_numpy_as_it_goes():
+    """A bundle of any size holds at most COMPACT_EVERY rows as Python tuples."""
+    combiner = metrics._scored_examples_computation(
+        metrics._KeyArgs(None, "", "", None, None, None, False), group_key=USER
+    ).combiner
+    accumulator = combiner.create_accumulator()
+    count = 2 * metrics.COMPACT_EVERY + 5
+    users = [f"user-{i % 7}" for i in range(count)]
+    for i, user in enumerate(users):
+        row = pd.Series({SCORE: i / count, LABEL: i % 2, WEIGHT: 1.0, USER: user})
+        accumulator = combiner.add_input(accumulator, _metric_inputs(row))
+        assert len(accumulator.rows) < metrics.COMPACT_EVERY
+    assert sum(len(matrix) for matrix, _ in accumulator.chunks) == count - 5
+    (examples,) = combiner.extract_output(accumulator).values()
+    np.testing.assert_array_equal(examples.scores, np.arange(count) / count)
+    assert examples.groups.dtype == np.int64
+    np.testing.assert_array_equal(
+        examples.groups, [metrics.group_hash(user) for user in users]
+    )
+
+
+def test_group_hashes_are_stable_across_processes_and_encodings():
+    here = [metrics.group_hash(v) for v in (b"u-1", "u-1", "u-2", 17, "17")]
+    assert here[0] == here[1] and here[3] == here[4]
+    assert len({here[0], here[2], here[3]}) == 3
+    # Python's own hash of str and bytes changes from process to process.
+    code = "from evaluation import metrics; print(metrics.group_hash(b'u-1'))"
+    other = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert int(other.stdout.split()[-1]) == here[0]
 
 
 @pytest.mark.parametrize("case", [CASE_AUC, CASE_TINY, CASE_GAUC, None])
