@@ -80,6 +80,9 @@ def main(argv: List[str] = None) -> None:
     parser.add_argument("--examples", required=True, help="a Split-eval dir")
     parser.add_argument("--sizes", type=int, nargs="+", default=[60_000, 480_000])
     parser.add_argument("--code-dir", default=REPO)
+    parser.add_argument(
+        "--configs", nargs="+", choices=CONFIGS, default=list(CONFIGS)
+    )
     parser.add_argument("--child", choices=CONFIGS, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -91,7 +94,7 @@ def main(argv: List[str] = None) -> None:
     for size in args.sizes:
         path = os.path.join(data_dir, f"eval-{size}.tfrecord")
         evaluator_bench.write_examples(args.examples, size, path, cycle=True)
-        for config in CONFIGS:
+        for config in args.configs:
             figures = measure(args.code_dir, args.model_dir, path, config)
             print(
                 f"{size:>14,} {config:<14} {figures['seconds']:>8.1f} "

@@ -174,9 +174,10 @@ class ScoredExamples:
 
 _Chunk = Tuple[np.ndarray, Optional[np.ndarray]]  # (rows x width floats, groups)
 # Rows a gather holds as Python tuples before moving them into a numpy chunk:
-# a tuple of three floats costs about 150 bytes, its row in a chunk 24. On a
-# runner that adds a whole bundle before compacting (the local DirectRunner
-# adds the eval split as one), an unbounded tail was most of GAUC's memory.
+# a tuple of three floats costs about 150 bytes, its row in a chunk 24.
+# Beam compacts an accumulator only before a shuffle, so without this the
+# tuples of a whole bundle (up to the whole eval split on the local runner)
+# were held at once.
 COMPACT_EVERY = 4096
 
 
