@@ -67,6 +67,7 @@ def test_towers_round_only_the_training_matmul_inputs():
 
 
 def test_the_weights_and_their_gradients_stay_float32():
+    tf_keras.utils.set_random_seed(0)
     x = tf.random.stateless_normal((32, 24), seed=(1, 2))
     layer = _logit_layer(tf.bfloat16, width=24)
     reference = _logit_layer(tf.float32, width=24)
@@ -77,8 +78,11 @@ def test_the_weights_and_their_gradients_stay_float32():
     grad = tape.gradient(narrow, layer.kernels[0])
     assert layer.kernels[0].dtype == tf.float32 and grad.dtype == tf.float32
     expected = tape.gradient(wide, reference.kernels[0])
-    # bfloat16 keeps 8 significant bits: about 0.4% per rounded input.
-    np.testing.assert_allclose(grad, expected, rtol=0.05, atol=0.05)
+    # bfloat16 keeps 8 significant bits: about 0.4% per rounded input, so
+    # an entry that is a small sum of large terms is off by a share of the
+    # terms' scale, not of its own value.
+    scale = float(np.max(np.abs(expected)))
+    np.testing.assert_allclose(grad, expected, rtol=0.05, atol=0.01 * scale)
 
 
 def test_a_bfloat16_trained_model_serves_exactly_as_a_float32_one():
