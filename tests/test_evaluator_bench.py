@@ -9,7 +9,7 @@ import tensorflow as tf
 from tfx.utils import path_utils
 
 from benchmarks import evaluator_bench
-from evaluation import eval_config
+from evaluation import eval_config, metrics_base
 from evaluation.results import candidate_metrics
 from pipeline import run_summary
 from transform import tasks
@@ -67,3 +67,32 @@ def test_the_bench_reproduces_the_evaluators_figures(pipeline_run, tmp_path):
 def test_write_examples_names_an_empty_directory(tmp_path):
     with pytest.raises(FileNotFoundError, match=str(tmp_path)):
         evaluator_bench.write_examples(str(tmp_path), 10, str(tmp_path / "out"))
+
+
+def test_the_fast_reader_reads_every_example_as_tfmas_reader_does(
+    pipeline_run, tmp_path, monkeypatch
+):
+    """On the pipeline's EvalConfig and the run's eval split, every example
+    the metrics read takes ``_ExampleReader``'s fast path, and gives the row
+    TFMA's general reader gives for it."""
+    config, summary = pipeline_run
+    examples_dir = os.path.join(
+        summary.artifacts[run_summary.EXAMPLES].uri, "Split-eval"
+    )
+    model_dir = path_utils.serving_model_dir(summary.artifacts[MODEL].uri)
+    data_path = str(tmp_path / "eval.tfrecord")
+    num_eval = evaluator_bench.write_examples(examples_dir, 10**9, data_path)
+
+    outcomes = []  # per read: (took the fast path, same row as TFMA's)
+    read_fast = metrics_base._ExampleReader._fast
+
+    def compared(reader, element):
+        row = read_fast(reader, element)
+        outcomes.append((row is not None, [row] == list(reader.general(element))))
+        return row
+
+    monkeypatch.setattr(metrics_base._ExampleReader, "_fast", compared)
+    evaluator_bench.evaluate_once(model_dir, config.model.model, data_path)
+    assert len(outcomes) >= num_eval  # every example, for several outputs
+    assert all(fast for fast, _ in outcomes)
+    assert all(same for _, same in outcomes)
