@@ -17,13 +17,21 @@ from transform import tasks
 MODEL = "Trainer.model"
 
 
-def test_the_bench_reproduces_the_evaluators_figures(pipeline_run, tmp_path):
+def _run_files(pipeline_run, tmp_path):
+    """(config, summary, eval split dir, serving model dir, a path to write
+    eval examples to) of the suite's pipeline run."""
     config, summary = pipeline_run
     examples_dir = os.path.join(
         summary.artifacts[run_summary.EXAMPLES].uri, "Split-eval"
     )
     model_dir = path_utils.serving_model_dir(summary.artifacts[MODEL].uri)
-    data_path = str(tmp_path / "eval.tfrecord")
+    return config, summary, examples_dir, model_dir, str(tmp_path / "eval.tfrecord")
+
+
+def test_the_bench_reproduces_the_evaluators_figures(pipeline_run, tmp_path):
+    config, summary, examples_dir, model_dir, data_path = _run_files(
+        pipeline_run, tmp_path
+    )
 
     num_eval = evaluator_bench.write_examples(examples_dir, 10**9, data_path)
     assert num_eval == sum(1 for _ in tf.data.TFRecordDataset(data_path))
@@ -75,12 +83,7 @@ def test_the_fast_reader_reads_every_example_as_tfmas_reader_does(
     """On the pipeline's EvalConfig and the run's eval split, every example
     the metrics read takes ``_ExampleReader``'s fast path, and gives the row
     TFMA's general reader gives for it."""
-    config, summary = pipeline_run
-    examples_dir = os.path.join(
-        summary.artifacts[run_summary.EXAMPLES].uri, "Split-eval"
-    )
-    model_dir = path_utils.serving_model_dir(summary.artifacts[MODEL].uri)
-    data_path = str(tmp_path / "eval.tfrecord")
+    config, _, examples_dir, model_dir, data_path = _run_files(pipeline_run, tmp_path)
     num_eval = evaluator_bench.write_examples(examples_dir, 10**9, data_path)
 
     outcomes = []  # per read: (took the fast path, same row as TFMA's)
