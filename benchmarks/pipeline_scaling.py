@@ -3,23 +3,23 @@
     .venv/bin/python benchmarks/pipeline_scaling.py --impressions 1000000 3000000
 
 For each size, ``--preset`` logs (generated once under ``--workdir`` and
-kept) run through the pipeline one component per process. The child for
-component i builds the pipeline as ``local_runner`` does (LocalDagRunner,
-Beam's DirectRunner in this process, ML Metadata in the size's workdir,
-caching on), keeps the components up to i in the pipeline's order and runs
-them: those before i are cached from the previous child, so the child's peak
+kept) run through the pipeline one component per process, in the
+pipeline's order. The child for component i builds the pipeline as
+``local_runner`` does (LocalDagRunner, Beam's DirectRunner in this process,
+ML Metadata in the size's workdir) and runs component i alone, a TFX partial
+run whose inputs are the previous child's artifacts. So the child's peak
 resident memory (``ru_maxrss``) is component i's on top of the process's
 baseline, which a first child that builds the pipeline and runs nothing
-measures. A component that was not cached when it should have been is
-flagged, since its memory would then be in a later row.
+measures. A component shown CACHED did not run (an earlier run in the same
+workdir had done it): its row measures nothing; use a fresh ``--workdir``.
 
 Printed per size and component: wall time (from ML Metadata), rows/s and
 peak RSS, where rows are what the component reads (``READS``): impressions
 for the ExampleGen, examples of both splits for StatisticsGen and Transform,
 the train examples of one pass (or steps x batch) for the Trainer, eval
-examples for the Evaluator and the GroundTruthEvaluator. Then, per component, how its peak
-RSS above the baseline grew from the smallest size to the largest, against
-how the data grew.
+examples for the Evaluator and the GroundTruthEvaluator. Then, per
+component, how its peak RSS above the baseline grew from the smallest size
+to the largest, against how the data grew.
 """
 
 from __future__ import annotations
@@ -47,11 +47,10 @@ class Row:
     peak_mb: float
     rows: int
     state: str  # the component's MLMD execution state in its child
-    rerun: List[str]  # components before it that ran again instead of cached
 
 
 def child(workdir: str, logs: str, component: str, train_steps: int) -> None:
-    """Runs the pipeline up to ``component``; prints what it measured as JSON."""
+    """Runs ``component`` alone; prints what it measured as JSON."""
     os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
     from tfx.orchestration import pipeline as pipeline_lib
 
@@ -74,7 +73,7 @@ def child(workdir: str, logs: str, component: str, train_steps: int) -> None:
         executions = run_summary.latest_run_executions(
             config.metadata_path, config.pipeline_name
         )
-        figures["states"] = {node: e.state for node, e in executions.items()}
+        figures["state"] = executions[component].state
         figures["seconds"] = executions[component].seconds
     figures["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps(figures))
@@ -132,8 +131,7 @@ def measure_size(
 ) -> List[Row]:
     """Every component's row at one size, each from its own child process."""
     base = run_child(["--child", BASELINE, "--child-workdir", workdir, "--logs", logs])
-    rows = [Row(BASELINE, 0.0, base["peak_mb"], 0, "-", [])]
-    done: List[str] = []
+    rows = [Row(BASELINE, 0.0, base["peak_mb"], 0, "-")]
     for component in base["order"]:  # upstream first
         figures = run_child(
             [
@@ -141,31 +139,26 @@ def measure_size(
                 *("--train-steps", str(train_steps)),
             ]
         )
-        states = figures["states"]
-        rerun = [c for c in done if states.get(c) != "CACHED"]
         rows.append(
             Row(
                 component,
                 figures["seconds"],
                 figures["peak_mb"],
                 rows_read(workdir, component, train_steps, batch),
-                states[component],
-                rerun,
+                figures["state"],
             )
         )
         print(_format_row(rows[-1]), flush=True)
-        done.append(component)
     return rows
 
 
 def _format_row(row: Row) -> str:
     timed = row.seconds >= 1 and row.rows  # under a second: metadata, not rows
     rate = f"{row.rows / row.seconds:>10,.0f}" if timed else f"{'-':>10}"
-    flag = f"  (re-ran: {', '.join(row.rerun)})" if row.rerun else ""
     state = "" if row.state in ("COMPLETE", "-") else f"  [{row.state}]"
     return (
         f"  {row.component:<24} {row.seconds:>8.1f} {row.rows:>11,} {rate} "
-        f"{row.peak_mb:>9,.0f}{state}{flag}"
+        f"{row.peak_mb:>9,.0f}{state}"
     )
 
 

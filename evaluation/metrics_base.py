@@ -19,8 +19,9 @@ which needs both models' scores of each example. The gathering is here;
 what the paired test gathers, and the test, are in ``evaluation.metrics_paired``.
 
 Every metric handles ``model_names``, ``output_names``, ``sub_keys`` and
-example weights the way TFMA's built-ins do (through
-``metric_util.to_label_prediction_example_weight``); an example with weight 0
+example weights the way TFMA's built-ins do (``_ExampleReader``: TFMA's
+``metric_util.to_label_prediction_example_weight``, or the same lookups
+done directly for scalar outputs); an example with weight 0
 is left out of the population, which is how the CVR metrics are restricted to
 clicked impressions (the ``pcvr`` output is weighted by the ``click`` label).
 
@@ -65,18 +66,11 @@ def _scalar(value: Any) -> float:
     return float(np.asarray(value).reshape(-1)[0])
 
 
-# Whether ``_ExampleReader`` takes its fast path where it applies (the tests
-# turn it off to compare both paths on the pipeline's own evaluation).
-FAST_READ = True
-
-
 def _by_key(value: Any, key: str, required: bool) -> Tuple[Any, bool]:
     """``value[key]`` if ``value`` is a dict holding it; else ``value`` as it
     is, or a miss when ``required`` (TFMA's lookups of model and output)."""
-    if isinstance(value, Mapping):
-        if key in value:
-            return value[key], True
-        return value, not required
+    if isinstance(value, Mapping) and key in value:
+        return value[key], True
     return value, not required
 
 
@@ -87,9 +81,10 @@ class _ExampleReader:
     sub key, class weights and example weights exactly like TFMA's built-ins.
 
     TFMA's general reader (``metric_util.to_label_prediction_example_weight``)
-    was about 45% of the Evaluator's time (a profile of 40k eval examples:
-    it is called for every output, slice and example, and checks types
-    against typing generics on each call). For the pipeline's case, one
+    took 29 of 67 profiled seconds of the Evaluator on 40k eval examples
+    (``benchmarks/evaluator_bench.py --profile``): it is called for every
+    output, slice and example, and checks types against typing generics on
+    each call. For the pipeline's case, one
     scalar label, prediction and weight per output, without sub keys, class
     weights or model-level label and prediction keys, ``_fast`` does the
     same lookups (model name, then output name, as TFMA does) directly;
@@ -139,13 +134,13 @@ class _ExampleReader:
             array = np.asarray(value)
             if array.size != 1 or array.dtype.kind not in "biuf":
                 return None
-            values.append(float(array.reshape(-1)[0]))
+            values.append(_scalar(array))
         return values[0], values[1], values[2]
 
     def __call__(
         self, element: metric_types.StandardMetricInputs
     ) -> Iterator[Tuple[float, float, float]]:
-        if FAST_READ and self._fast_applies:
+        if self._fast_applies:
             row = self._fast(element)
             if row is not None:
                 yield row

@@ -14,11 +14,13 @@ Each batch adds a whole histogram of both classes in one segment sum
 (``scatter_add`` would touch only its bins, but the replica-local variables
 of a distribution strategy lack it).
 
-Reading the AUC is a pass over the histogram: for three AUCs, about 1.3 ms,
-an eighth of an ESM2 training step on 2 cores, if done at every step as
-Keras does with a step's logs. So a step logs ``logged_result``, recomputed
-every ``LOG_REFRESH_UPDATES`` updates; at the end of every epoch and every
-evaluation Keras reads each metric's ``result()`` afresh
+Reading the AUC is a pass over the histogram. Read at every step, as Keras
+does with a step's logs, the three AUCs cost about 2 ms of a 17 ms ESM2
+training step on 2 cores (an ablation in a throwaway copy of
+``benchmarks/tower_speed.py``'s loop, 58k against 66k examples/s). So a
+step logs ``logged_result``, recomputed every ``LOG_REFRESH_UPDATES``
+updates; at the end of every epoch and every evaluation Keras reads each
+metric's ``result()`` afresh
 (``Model._validate_and_get_metrics_result``), so the epoch logs, TensorBoard
 and callbacks get the AUC of every example seen.
 """
