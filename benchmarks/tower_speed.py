@@ -15,7 +15,9 @@ shared machine the best window is the least disturbed one).
 A variant is ``peer`` (DeepCTR's ESMM, ``peer_esmm.PeerConfig``) or
 ``MODEL:PRECISION[:DROPOUT]`` (a ``models.registry`` name, a
 ``ModelConfig.matmul_precision``, the dropout; default the paper's 0.5),
-all at ``--tower-units`` (default the peer's 256-128-64).
+all at ``--tower-units`` (default the peer's 256-128-64) and, for ours,
+``--embedding-dim`` (default 0: each ID feature's own width from
+``transform/features.py``; 16 is the peer's width for every feature).
 """
 
 from __future__ import annotations
@@ -47,7 +49,11 @@ WINDOW = 10  # steps per timed window
 
 
 def build_variant(
-    variant: str, vocab: Dict[str, int], towers: Tuple[int, ...], batch: int
+    variant: str,
+    vocab: Dict[str, int],
+    towers: Tuple[int, ...],
+    batch: int,
+    embedding_dim: int = ModelConfig.embedding_dim,
 ) -> Tuple[tf_keras.Model, bool]:
     """(compiled model, whether it takes the peer's batch format)."""
     if variant == PEER:
@@ -60,6 +66,7 @@ def build_variant(
         matmul_precision=precision,
         dropout=float(dropout[0]) if dropout else ModelConfig.dropout,
         batch_size=batch,
+        embedding_dim=embedding_dim,
     )
     return build_model(vocab, config), False
 
@@ -84,6 +91,9 @@ def main() -> None:
     parser.add_argument("--pipeline-name", default="esm2")
     parser.add_argument("--variants", nargs="+", required=True)
     parser.add_argument("--tower-units", type=int, nargs="+", default=[256, 128, 64])
+    parser.add_argument(
+        "--embedding-dim", type=int, default=ModelConfig.embedding_dim
+    )
     parser.add_argument("--batch-size", type=int, default=ModelConfig.batch_size)
     parser.add_argument("--batches", type=int, default=140, help="held in memory")
     parser.add_argument("--steps", type=int, default=270)
@@ -109,12 +119,15 @@ def main() -> None:
     towers = tuple(args.tower_units)
     print(
         f"towers {'-'.join(map(str, towers))}, batch {args.batch_size}, "
+        f"our embeddings {args.embedding_dim or 'per feature'}, "
         f"{args.steps} timed steps after {args.warmup}, {os.cpu_count()} cores"
     )
     print(f"{'variant':<22} {'best':>9} {'quartile':>9} {'median':>9}  examples/s")
     for variant in args.variants:
         tf_keras.utils.set_random_seed(0)
-        model, peer_format = build_variant(variant, vocab, towers, args.batch_size)
+        model, peer_format = build_variant(
+            variant, vocab, towers, args.batch_size, args.embedding_dim
+        )
         data = batches.repeat()
         if peer_format:
             data = data.map(peer_esmm.peer_batch)

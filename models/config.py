@@ -13,6 +13,11 @@ class ModelConfig:
     model: str = "esm2"  # esm2 | esmm | dnn | prior (models/registry.py)
     tower_units: Tuple[int, ...] = (512, 256, 128, 32)  # then a 1-unit output
     dropout: float = 0.5
+    # Width of every ID feature's embedding: 0 keeps each feature's own width
+    # (transform/features.py, the paper's section 4.3: item 128, user 64, ...);
+    # n gives every ID feature n, as DeepCTR's one ``embedding_dim`` does.
+    # The towers' first layer, the largest, scales with the sum of the widths.
+    embedding_dim: int = 0
     # The towers' training matmuls: auto (bfloat16 where the CPU or every GPU
     # has bfloat16 matmul units, else float32) | float32 | bfloat16. Weights,
     # updates, evaluation and serving are float32 (models/precision.py).

@@ -26,10 +26,16 @@ class DNN(EntireSpaceModel):
     def __init__(self, vocab_sizes, config, **kwargs):
         super().__init__(vocab_sizes, config, **kwargs)
         self.ctr_embedding = SharedEmbedding(
-            vocab_sizes, config.id_unknown_rate, name="ctr_embedding"
+            vocab_sizes,
+            config.id_unknown_rate,
+            config.embedding_dim,
+            name="ctr_embedding",
         )
         self.cvr_embedding = SharedEmbedding(
-            vocab_sizes, config.id_unknown_rate, name="cvr_embedding"
+            vocab_sizes,
+            config.id_unknown_rate,
+            config.embedding_dim,
+            name="cvr_embedding",
         )
 
     def compose(self, inputs: Features, training: bool) -> Dict[str, LogProb]:

@@ -29,7 +29,9 @@ class ESM2(EntireSpaceModel):
 
     def __init__(self, vocab_sizes, config, **kwargs):
         super().__init__(vocab_sizes, config, **kwargs)
-        self.sem = SharedEmbedding(vocab_sizes, config.id_unknown_rate, name="sem")
+        self.sem = SharedEmbedding(
+            vocab_sizes, config.id_unknown_rate, config.embedding_dim, name="sem"
+        )
         # The DPM is ``self.towers``: one tower per decomposed probability y1..y4.
 
     def decomposed(self, inputs: Features, training: bool) -> Dict[str, LogProb]:

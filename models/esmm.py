@@ -21,7 +21,9 @@ class ESMM(EntireSpaceModel):
 
     def __init__(self, vocab_sizes, config, **kwargs):
         super().__init__(vocab_sizes, config, **kwargs)
-        self.sem = SharedEmbedding(vocab_sizes, config.id_unknown_rate, name="sem")
+        self.sem = SharedEmbedding(
+            vocab_sizes, config.id_unknown_rate, config.embedding_dim, name="sem"
+        )
 
     def compose(self, inputs: Features, training: bool) -> Dict[str, LogProb]:
         shared = self.sem(inputs, training=training)

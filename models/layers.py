@@ -31,21 +31,31 @@ class SharedEmbedding(tf_keras.layers.Layer):
     training, a share ``unknown_rate`` of each ID feature's lookups goes to
     a random OOV bucket (the last ``features.NUM_OOV_BUCKETS`` rows), so the
     buckets that unseen and missing IDs land in at serving are trained.
+    Every ID feature gets ``width`` dimensions, or its own
+    ``Column.embedding_dim`` where ``width`` is 0.
     """
 
     def __init__(
-        self, vocab_sizes: Mapping[str, int], unknown_rate: float = 0.0, **kwargs
+        self,
+        vocab_sizes: Mapping[str, int],
+        unknown_rate: float = 0.0,
+        width: int = 0,
+        **kwargs,
     ):
         super().__init__(**kwargs)
         missing = [c.name for c in features.ID_FEATURES if c.name not in vocab_sizes]
         if missing:
             raise ValueError(f"no vocabulary size for ID features {missing}")
+        if width < 0:
+            raise ValueError(
+                f"embedding width must be 0 (each feature's own) or more, not {width}"
+            )
         self.unknown_rate = unknown_rate
         self.vocab_sizes = {c.name: vocab_sizes[c.name] for c in features.ID_FEATURES}
         self.embeddings: Dict[str, tf_keras.layers.Embedding] = {
             column.name: tf_keras.layers.Embedding(
                 vocab_sizes[column.name],
-                column.embedding_dim,
+                width or column.embedding_dim,
                 name=f"{column.name}_embedding",
             )
             for column in features.ID_FEATURES

@@ -321,3 +321,35 @@ def test_every_oov_row_is_trained_only_with_hidden_ids(rate, trained):
     for column in features.ID_FEATURES:
         moved = np.any(_oov_rows(model, column.name) != before[column.name], axis=1)
         assert np.all(moved) if trained else not np.any(moved), column.name
+
+
+# --- Embedding widths ---------------------------------------------------------
+def _embedding_widths(model) -> dict:
+    model(_inputs())  # builds the tables
+    return {
+        v.name.split("/")[-2]: int(v.shape[1])
+        for v in model.trainable_variables
+        if "_embedding" in v.name
+    }
+
+
+@pytest.mark.parametrize("name", ["esm2", "esmm", "dnn"])
+def test_embedding_dim_zero_keeps_each_features_own_width(name):
+    widths = _embedding_widths(_model(name))
+    expected = {f"{c.name}_embedding": c.embedding_dim for c in features.ID_FEATURES}
+    # The DNN has two embedding sets (one per tower); each has every width.
+    assert set(widths.items()) == set(expected.items())
+    assert len(set(expected.values())) > 1  # the per-feature widths differ
+
+
+@pytest.mark.parametrize("name", ["esm2", "esmm", "dnn"])
+def test_embedding_dim_gives_every_id_feature_that_width(name):
+    config = dataclasses.replace(SMALL, embedding_dim=5)
+    widths = _embedding_widths(_model(name, config))
+    assert sorted(widths) == sorted(f"{c.name}_embedding" for c in features.ID_FEATURES)
+    assert set(widths.values()) == {5}
+
+
+def test_negative_embedding_dim_is_refused():
+    with pytest.raises(ValueError, match="embedding width"):
+        _model("esm2", dataclasses.replace(SMALL, embedding_dim=-1))
