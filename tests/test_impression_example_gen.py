@@ -954,3 +954,47 @@ def test_split_files_are_sharded_and_not_in_arrival_order(tmp_path, monkeypatch)
         positives = [r.startswith(b"positive") for r in records_in_file]
         expected = sum(positives) / 2
         assert abs(sum(positives[:half]) - expected) < 5 * expected**0.5
+
+
+def _example_values(i: int) -> Dict[str, Any]:
+    """Values of every ``EXAMPLE_FEATURES`` feature, varied by ``i``; strings
+    include non-ASCII text and floats need all their digits."""
+    kinds = {str: f"id-é{i}" if i % 2 else "", int: (-1) ** i * 2**40 + i, float: i / 7}
+    return {name: kinds[dtype] for name, dtype in features.EXAMPLE_FEATURES}
+
+
+def test_packed_values_serialize_to_the_same_bytes():
+    for i in range(50):
+        values = _example_values(i)
+        packed = tf_example.pack(values)
+        assert tf_example.serialize_packed(packed) == tf_example.serialize(values)
+        # The point of packing: the feature names stay out of the shuffles.
+        assert len(packed) < len(tf_example.serialize(values)) / 2
+
+
+def test_packed_examples_are_written_as_their_serialized_form_would_be(tmp_path):
+    """The pipeline's packed path writes the very files the plain one does:
+    same shards, same records, same order."""
+    examples = [_example_values(i) for i in range(300)]
+    outputs = {}
+    for name, elements, to_record in (
+        ("plain", [tf_example.serialize(e) for e in examples], None),
+        (
+            "packed",
+            [beam_pipeline._pack_example(e) for e in examples],
+            tf_example.serialize_packed,
+        ),
+    ):
+        prefix = str(tmp_path / name / "data_tfrecord")
+        with beam.Pipeline() as pipeline:
+            _ = (
+                pipeline
+                | beam.Create(elements, reshuffle=False)
+                | beam_pipeline.WriteInHashOrder(prefix, to_record=to_record)
+            )
+        outputs[name] = {
+            os.path.basename(f): [r.numpy() for r in tf.data.TFRecordDataset(f, "GZIP")]
+            for f in sorted(glob.glob(prefix + "*"))
+        }
+    assert outputs["packed"] == outputs["plain"]
+    assert sum(map(len, outputs["plain"].values())) == len(examples)

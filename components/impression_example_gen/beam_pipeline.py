@@ -14,7 +14,17 @@ from __future__ import annotations
 import collections
 import os
 import hashlib
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Sequence, Tuple
+from typing import (
+    Any,
+    Callable,
+    Dict,
+    Iterable,
+    Iterator,
+    List,
+    Optional,
+    Sequence,
+    Tuple,
+)
 
 import apache_beam as beam
 import tensorflow as tf
@@ -86,9 +96,7 @@ class JoinFn(_BundleCountsFn):
         result = joining.join_impression(element[1], self._settings)
         self._counts.update(result.counts)
         if result.example is not None:
-            yield beam.pvalue.TaggedOutput(
-                result.split, tf_example.serialize(result.example)
-            )
+            yield beam.pvalue.TaggedOutput(result.split, _pack_example(result.example))
 
 
 def _parse_files(
@@ -148,9 +156,37 @@ def _num_shards(num_examples: int) -> int:
     return max(1, -(-num_examples // EXAMPLES_PER_SHARD))
 
 
-def _key_by_shard(serialized: bytes, num_shards: int) -> Tuple[int, Tuple[int, bytes]]:
-    order = _order_key(serialized)
-    return order % num_shards, (order, serialized)
+def _with_order(record: bytes, payload: bytes) -> bytes:
+    """What ``WriteInHashOrder`` carries: the record's 8-byte big-endian order
+    key, then a payload from which its ``to_record`` rebuilds the record."""
+    return _order_key(record).to_bytes(8, "big") + payload
+
+
+def _keyed(record: bytes) -> bytes:
+    return _with_order(record, record)
+
+
+def _pack_example(example: Dict[str, Any]) -> bytes:
+    """The example as the join emits it: its serialised form's order key,
+    then its values packed (``tf_example.pack``).
+
+    On the local runner each split is held whole several times between the
+    join and the files: once for the shard count (a side input), as the
+    GroupByKey's input, and as about four copies of its grouped output
+    (Beam 2.60's in-memory data channel). Packed values are a quarter of a
+    serialised Example, which took the ExampleGen from 2.5 to 0.7 KB of
+    peak memory per impression (BENCHMARKS.md section 6); the writer
+    serialises each example again, one shard at a time.
+    """
+    return _with_order(tf_example.serialize(example), tf_example.pack(example))
+
+
+def _identity(payload: bytes) -> bytes:
+    return payload
+
+
+def _key_by_shard(keyed: bytes, num_shards: int) -> Tuple[int, bytes]:
+    return int.from_bytes(keyed[:8], "big") % num_shards, keyed
 
 
 class WriteShardFn(beam.DoFn):
@@ -163,18 +199,25 @@ class WriteShardFn(beam.DoFn):
     failed run publishes no artifact.
     """
 
-    def __init__(self, prefix: str, suffix: str):
+    def __init__(
+        self, prefix: str, suffix: str, to_record: Callable[[bytes], bytes]
+    ):
         self._prefix = prefix
         self._suffix = suffix
+        self._to_record = to_record
 
     def process(
-        self, shard: Tuple[int, Iterable[Tuple[int, bytes]]], num_shards: int
+        self, shard: Tuple[int, Iterable[bytes]], num_shards: int
     ) -> Iterator[Tuple[str, int]]:
         """Yields (path, records written): the report checks the total."""
         index, keyed_examples = shard
         path = f"{self._prefix}-{index:05d}-of-{num_shards:05d}{self._suffix}"
         tf.io.gfile.makedirs(os.path.dirname(path))
-        records = sorted(keyed_examples)
+        to_record = self._to_record
+        records = sorted(
+            (int.from_bytes(keyed[:8], "big"), to_record(keyed[8:]))
+            for keyed in keyed_examples
+        )
         with tf.io.TFRecordWriter(path, options="GZIP") as writer:
             for _, serialized in records:
                 writer.write(serialized)
@@ -196,13 +239,26 @@ class WriteInHashOrder(beam.PTransform):
     and the same on every run and runner.
     """
 
-    def __init__(self, prefix: str, suffix: str = ".gz"):
+    def __init__(
+        self,
+        prefix: str,
+        suffix: str = ".gz",
+        to_record: Optional[Callable[[bytes], bytes]] = None,
+    ):
+        """Without ``to_record`` the input is the records (bytes) to write;
+        with it, ``_with_order`` values whose payload it turns into records
+        (the pipeline's compact examples)."""
         super().__init__()
         self._prefix = prefix
         self._suffix = suffix
+        self._to_record = to_record
 
     def expand(self, examples: beam.PCollection) -> beam.PCollection:
         """(path, records written) per shard."""
+        to_record = self._to_record
+        if to_record is None:
+            examples = examples | "KeyByOrder" >> beam.Map(_keyed)
+            to_record = _identity
         num_shards = beam.pvalue.AsSingleton(
             examples
             | "Count" >> beam.combiners.Count.Globally()
@@ -213,7 +269,9 @@ class WriteInHashOrder(beam.PTransform):
             | "KeyByShard" >> beam.Map(_key_by_shard, num_shards)
             | "GroupByShard" >> beam.GroupByKey()
             | "WriteShard"
-            >> beam.ParDo(WriteShardFn(self._prefix, self._suffix), num_shards)
+            >> beam.ParDo(
+                WriteShardFn(self._prefix, self._suffix, to_record), num_shards
+            )
         )
 
 
@@ -231,7 +289,8 @@ def _write_split(
         >> WriteInHashOrder(
             os.path.join(
                 split_uri(examples_uri, split), write_split.DEFAULT_TF_RECORD_FILE_NAME
-            )
+            ),
+            to_record=tf_example.serialize_packed,
         )
         | f"CountWritten[{split}]"
         >> beam.Map(lambda shard: (quality.examples_written_key(split), shard[1]))
