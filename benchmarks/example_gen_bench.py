@@ -9,13 +9,16 @@ The logs come from the project's generator (``python -m synthetic``), so the
 benchmark measures the same contract the pipeline ingests.  The executor runs
 exactly as in a pipeline (its ``Do``), on Beam's DirectRunner with the given
 parallelism; wall time includes pipeline construction, planning and writing
-the report, i.e. what a pipeline run waits for.
+the report, i.e. what a pipeline run waits for.  It also prints the
+process's peak resident memory (``ru_maxrss``) beside what the imports alone
+took, so runs at two sizes give the ExampleGen's memory per impression.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -122,6 +125,7 @@ def _run(
 
 def main(argv: List[str]) -> None:
     args = _parse_args(argv)
+    imports_mb = _peak_rss_mb()
     if not os.path.exists(args.input):
         if not args.generate:
             raise SystemExit(f"{args.input} does not exist; pass --generate N")
@@ -144,6 +148,14 @@ def main(argv: List[str]) -> None:
         f"wall time {seconds:.1f} s, "
         f"{report.impressions_read / seconds:,.0f} impressions/s"
     )
+    print(
+        f"peak RSS {_peak_rss_mb():,.0f} MB ({imports_mb:,.0f} MB after imports)"
+    )
+
+
+def _peak_rss_mb() -> float:
+    """This process's peak resident memory so far, in MB (Linux: KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 if __name__ == "__main__":
