@@ -29,6 +29,7 @@ from tfx.types import standard_component_specs as specs
 from tfx_bsl.public import tfxio
 
 from models.base import EntireSpaceModel, serving_inputs
+from models.batch_buckets import call_on_bucketed_batch
 from models.config import ModelConfig
 from models.registry import build_model
 from transform import features
@@ -149,7 +150,12 @@ def serving_feature_spec(tf_transform_output: tft.TFTransformOutput) -> Dict[str
 
 
 class ExportModule(tf.Module):
-    """The model with its Transform graph, as the signatures of the SavedModel."""
+    """The model with its Transform graph, as the signatures of the SavedModel.
+
+    The model runs on batches padded to a few sizes
+    (``batch_buckets.call_on_bucketed_batch``): a reader or client that sends
+    every batch size would otherwise grow the CPU kernel caches without end.
+    """
 
     def __init__(
         self, model: EntireSpaceModel, tf_transform_output: tft.TFTransformOutput
@@ -168,13 +174,15 @@ class ExportModule(tf.Module):
         input_signature=[tf.TensorSpec([None], tf.string, name=features.SERVING_INPUT)]
     )
     def serve(self, examples: tf.Tensor) -> Dict[str, tf.Tensor]:
-        return self.model(serving_inputs(self.transform_raw(examples)), training=False)
+        return call_on_bucketed_batch(
+            self.model, serving_inputs(self.transform_raw(examples))
+        )
 
     @tf.function(
         input_signature=[tf.TensorSpec([None], tf.string, name=features.SERVING_INPUT)]
     )
     def at_logged_position(self, examples: tf.Tensor) -> Dict[str, tf.Tensor]:
-        return self.model(self.transform_raw(examples), training=False)
+        return call_on_bucketed_batch(self.model, self.transform_raw(examples))
 
     @tf.function(
         input_signature=[tf.TensorSpec([None], tf.string, name=features.SERVING_INPUT)]
