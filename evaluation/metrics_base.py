@@ -54,6 +54,7 @@ from tensorflow_model_analysis.metrics import metric_types, metric_util
 from tensorflow_model_analysis.proto import config_pb2
 from tensorflow_model_analysis.utils import util as tfma_util
 
+from evaluation.garbage import collect_now_and_then
 from evaluation.sketch import AbsorbingCombineFn, ScoreSketch
 
 # Private (a leading '_'): TFMA drops them from its output.
@@ -387,6 +388,7 @@ class _SketchCombiner(AbsorbingCombineFn):
     ) -> ScoreSketch:
         for score, label, weight in self._read(element):
             sketch.add(score, label, weight)
+        collect_now_and_then()  # frees TFMA's per-batch cycles (evaluation.garbage)
         return sketch
 
     def extract_output(self, sketch: ScoreSketch) -> Dict[metric_types.MetricKey, Any]:
