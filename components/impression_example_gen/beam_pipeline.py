@@ -163,6 +163,7 @@ def _with_order(record: bytes, payload: bytes) -> bytes:
 
 
 def _keyed(record: bytes) -> bytes:
+    """A record written as it is (``to_record`` the identity), with its key."""
     return _with_order(record, record)
 
 
