@@ -12,8 +12,9 @@ tests' oracle. TFMA de-duplicates identical computations, so these metrics
 of one output and slice share one sketch.
 
 Two figures still need the examples themselves and gather them per slice
-(24 bytes per example with weight > 0, 32 with its group's 64-bit hash,
-once ``COMPACT_EVERY`` rows have moved into numpy): GAUC (eq. 13), which needs
+(13 bytes per GAUC example once ``COMPACT_EVERY`` rows have moved into
+numpy: a float32 score, a 0/1 label, its user's 64-bit hash; weights of 1
+are not stored): GAUC (eq. 13), which needs
 each user's examples together, and the paired DeLong test of the blessing,
 which needs both models' scores of each example. The gathering is here;
 what the paired test gathers, and the test, are in ``evaluation.metrics_paired``.
@@ -213,9 +214,6 @@ def group_hash(value: Any) -> int:
 
 
 # --- Gathering examples -----------------------------------------------------
-def _columns(rows: np.ndarray) -> np.ndarray:
-    """The columns of a gathered (n, width) matrix, each contiguous for sorting."""
-    return np.ascontiguousarray(rows.T)
 
 
 class ScoredExamples:
@@ -242,21 +240,59 @@ class ScoredExamples:
         self.groups = groups
 
     @classmethod
-    def from_rows(cls, rows: np.ndarray, groups: Optional[np.ndarray]):
-        """From the gathered (n, 3) matrix of (score, label, weight) rows."""
-        scores, labels, weights = _columns(rows)
+    def from_columns(cls, columns: List[np.ndarray], groups: Optional[np.ndarray]):
+        """From the gathered score, label and weight columns."""
+        scores, labels, weights = columns
         return cls(scores, labels, weights, groups)
 
     def __len__(self) -> int:
         return len(self.scores)
 
 
-_Chunk = Tuple[np.ndarray, Optional[np.ndarray]]  # (rows x width floats, groups)
+class _Repeated(NamedTuple):
+    """A column whose ``count`` values are all ``value`` (e.g. weights of 1)."""
+
+    value: float
+    count: int
+
+
+def _narrowest(column: np.ndarray) -> Any:
+    """``column`` (float64) in the fewest bytes that give back every value
+    exactly: one value repeated, 0/1 labels as bytes, float32 (a float32
+    model's scores), else as it is."""
+    if column.size and np.all(column == column[0]):
+        return _Repeated(float(column[0]), len(column))
+    if np.all((column == 0.0) | (column == 1.0)):
+        return column.astype(np.uint8)
+    narrow = column.astype(np.float32)
+    return narrow if np.array_equal(narrow, column) else column
+
+
+def _widened(column: Any) -> np.ndarray:
+    """The float64 values of a ``_narrowest`` column."""
+    if isinstance(column, _Repeated):
+        return np.full(column.count, column.value)
+    return column.astype(np.float64)
+
+
+class _Chunk(NamedTuple):
+    """Gathered rows in numpy: each column as ``_narrowest`` keeps it, and the
+    rows' group hashes (or None)."""
+
+    columns: Tuple[Any, ...]
+    groups: Optional[np.ndarray]
+
+    @property
+    def num_rows(self) -> int:
+        first = self.columns[0]
+        return first.count if isinstance(first, _Repeated) else len(first)
+
+
 # Rows a gather holds as Python tuples before moving them into a numpy chunk:
-# a tuple of three floats costs about 150 bytes, its row in a chunk 24.
-# Beam compacts an accumulator only before a shuffle, so without this the
-# tuples of a whole bundle (up to the whole eval split on the local runner)
-# were held at once.
+# a tuple of three floats costs about 150 bytes, its row in a chunk 24 or
+# less. Beam compacts an accumulator only before a shuffle, so without this
+# the tuples of a whole bundle (up to the whole eval split on the local
+# runner) were held at once.
 COMPACT_EVERY = 4096
 
 
@@ -264,7 +300,11 @@ class _RowsAccumulator:
     """Numpy chunks (compact, cheap to merge) plus the rows being filled.
 
     One tuple appended per example (and one group value when grouped): the
-    cheapest way to collect Python values, converted to numpy in one go.
+    cheapest way to collect Python values, converted to numpy in one go. A
+    chunk keeps each column in its narrowest exact form: a GAUC row (float32
+    score, 0/1 label, weight 1, 64-bit group) takes 13 bytes instead of 32,
+    which matters because the local runner holds several copies of every
+    shuffled accumulator (BENCHMARKS.md section 6).
     """
 
     __slots__ = ("width", "grouped", "chunks", "rows", "groups")
@@ -293,23 +333,28 @@ class _RowsAccumulator:
             if self.grouped:
                 groups = np.asarray(self.groups, dtype=np.int64)
             matrix = np.asarray(self.rows, dtype=np.float64).reshape(-1, self.width)
-            self.chunks.append((matrix, groups))
+            columns = tuple(_narrowest(column) for column in matrix.T)
+            self.chunks.append(_Chunk(columns, groups))
             self._reset_tail()
         return self
 
     def absorb(self, other: "_RowsAccumulator") -> None:
         self.chunks.extend(other.compact().chunks)
 
-    def stacked(self) -> _Chunk:
-        """Every gathered row in one (n, width) matrix, and the groups."""
+    def stacked(self) -> Tuple[List[np.ndarray], Optional[np.ndarray]]:
+        """Every gathered row as float64 columns, and the groups."""
         self.compact()
-        matrices = [matrix for matrix, _ in self.chunks]
-        rows = np.concatenate(matrices) if matrices else np.zeros((0, self.width))
+        columns = [
+            np.concatenate([_widened(chunk.columns[j]) for chunk in self.chunks])
+            if self.chunks
+            else np.zeros(0)
+            for j in range(self.width)
+        ]
         groups = None
         if self.grouped:
-            parts = [g for _, g in self.chunks]
+            parts = [chunk.groups for chunk in self.chunks]
             groups = np.concatenate(parts) if parts else np.zeros(0, np.int64)
-        return rows, groups
+        return columns, groups
 
 
 # An example's rows: one per value of the output (one, for a scalar output).
@@ -369,7 +414,7 @@ class _GatherCombiner(AbsorbingCombineFn):
     def extract_output(self, accumulator: _RowsAccumulator) -> Dict[
         metric_types.MetricKey, Any
     ]:
-        return {self._key: self._examples_type.from_rows(*accumulator.stacked())}
+        return {self._key: self._examples_type.from_columns(*accumulator.stacked())}
 
 
 class _SketchCombiner(AbsorbingCombineFn):

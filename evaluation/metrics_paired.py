@@ -18,7 +18,6 @@ from tensorflow_model_analysis.utils import model_util
 
 from evaluation import ranking
 from evaluation.metrics_base import (
-    _columns,
     _ExampleReader,
     _Figures,
     _gather_computation,
@@ -60,10 +59,12 @@ class PairedExamples:
         self.weights = weights
 
     @classmethod
-    def from_rows(cls, rows: np.ndarray, groups: Optional[np.ndarray] = None):
-        """From the gathered (n, 4) matrix; pairs are never grouped."""
+    def from_columns(
+        cls, columns: List[np.ndarray], groups: Optional[np.ndarray] = None
+    ):
+        """From the gathered columns; pairs are never grouped."""
         del groups
-        return cls(*_columns(rows))
+        return cls(*columns)
 
     def __len__(self) -> int:
         return len(self.labels)

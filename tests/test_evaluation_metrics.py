@@ -338,7 +338,7 @@ def test_a_gather_moves_its_rows_into_numpy_as_it_goes():
         row = pd.Series({SCORE: i / count, LABEL: i % 2, WEIGHT: 1.0, USER: user})
         accumulator = combiner.add_input(accumulator, _metric_inputs(row))
         assert len(accumulator.rows) < metrics.COMPACT_EVERY
-    assert sum(len(matrix) for matrix, _ in accumulator.chunks) == count - 5
+    assert sum(chunk.num_rows for chunk in accumulator.chunks) == count - 5
     (examples,) = combiner.extract_output(accumulator).values()
     np.testing.assert_array_equal(examples.scores, np.arange(count) / count)
     assert examples.groups.dtype == np.int64
@@ -582,3 +582,36 @@ def test_binned_calibration_folds_out_of_range_scores_into_the_end_bins():
     np.testing.assert_allclose(bins.observed_rate, [0.5, 1.0, 0.5, 0.5 / 1.5])
     with pytest.raises(ValueError, match="num_bins"):
         ranking.binned_calibration(scores, labels, weights, num_bins=0)
+
+
+def test_gathered_columns_are_narrowed_without_changing_a_value():
+    from evaluation import metrics_base
+
+    rng = np.random.default_rng(0)
+    columns = {
+        "weights of 1": np.ones(100),
+        "labels": rng.integers(0, 2, 100).astype(np.float64),
+        "float32 scores": rng.uniform(0, 1, 100).astype(np.float32).astype(np.float64),
+        "float64 scores": rng.uniform(0, 1, 100),
+        "with a NaN": np.append(rng.uniform(0, 1, 99), np.nan),
+        "empty": np.zeros(0),
+    }
+    for name, column in columns.items():
+        narrow = metrics_base._narrowest(column)
+        np.testing.assert_array_equal(metrics_base._widened(narrow), column, name)
+    assert isinstance(metrics_base._narrowest(columns["weights of 1"]), metrics_base._Repeated)
+    assert metrics_base._narrowest(columns["labels"]).dtype == np.uint8
+    assert metrics_base._narrowest(columns["float32 scores"]).dtype == np.float32
+    assert metrics_base._narrowest(columns["float64 scores"]).dtype == np.float64
+
+
+def test_a_gauc_row_takes_13_bytes_in_a_chunk():
+    from evaluation import metrics_base
+
+    accumulator = metrics_base._RowsAccumulator(3, grouped=True)
+    scores = np.random.default_rng(1).uniform(0, 1, 1000).astype(np.float32)
+    for i, score in enumerate(scores):
+        accumulator.add((float(score), float(i % 2), 1.0), i)
+    (chunk,) = accumulator.compact().chunks
+    stored = sum(c.nbytes for c in chunk.columns if isinstance(c, np.ndarray))
+    assert stored + chunk.groups.nbytes == 13 * 1000
