@@ -11,7 +11,9 @@ keep, is rare. So the Evaluator's memory grew by about 1.9 KB per eval
 example, held as garbage (traced with memray and ``gc.get_referrers``,
 BENCHMARKS.md section 6).
 
-The metrics' combiners call ``collect_now_and_then`` per example; it runs a
+The sketch combiner (``metrics_base._SketchCombiner``, behind every AUC,
+top-fraction and calibration figure, so in every EvalConfig) calls
+``collect_now_and_then`` per example; it runs a
 full collection once ``INTERVAL_SECONDS`` have passed since the end of the
 last one, which bounds both the garbage (what the worker reads in that
 time) and the collector's share of the time, on any runner.

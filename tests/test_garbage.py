@@ -17,7 +17,7 @@ def _cycle() -> weakref.ref:
     return weakref.ref(node)
 
 
-def test_a_due_collection_frees_cycles_and_a_early_call_does_not(monkeypatch):
+def test_a_due_collection_frees_cycles_and_an_early_call_does_not(monkeypatch):
     gc.disable()  # only the calls below may collect
     try:
         monkeypatch.setattr(garbage, "INTERVAL_SECONDS", 3600.0)
