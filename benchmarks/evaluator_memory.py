@@ -10,8 +10,9 @@ exceeds the split) to one file, and the Evaluator's computation (the
 pipeline's EvalConfig, TFMA in-process on one Beam worker, as
 ``benchmarks/evaluator_bench.py``) runs in a fresh process whose peak
 resident memory (``ru_maxrss``) is printed beside its wall time: once with
-the full EvalConfig and once without GAUC (the one figure that still gathers
-its slice's examples). ``--code-dir`` runs the children from another
+the full EvalConfig and once without GAUC (the one figure that needs each
+user's examples: it spills them to files, ``evaluation/metrics_group_auc.py``,
+so the two should grow alike). ``--code-dir`` runs the children from another
 checkout of the project (e.g. a ``git worktree`` of an older commit) on the
 same files, so the before and after of a change are measured alike.
 """
@@ -91,6 +92,7 @@ def main(argv: List[str] = None) -> None:
     print(f"code: {args.code_dir}; model: {args.model_dir}")
     header = f"{'eval examples':>14} {'EvalConfig':<14} {'seconds':>8}"
     print(f"{header} {'peak RSS MB':>12}")
+    peaks = {config: [] for config in args.configs}
     for size in args.sizes:
         path = os.path.join(data_dir, f"eval-{size}.tfrecord")
         evaluator_bench.write_examples(args.examples, size, path, cycle=True)
@@ -101,7 +103,15 @@ def main(argv: List[str] = None) -> None:
                 f"{figures['peak_mb']:>12,.0f}",
                 flush=True,
             )
+            peaks[config].append(figures["peak_mb"])
         os.remove(path)
+    if len(args.sizes) > 1:
+        ratio = args.sizes[-1] / args.sizes[0]
+        for config, values in peaks.items():
+            print(
+                f"{config}: peak RSS grew {values[-1] / values[0]:.2f}x "
+                f"while the eval set grew {ratio:.0f}x"
+            )
 
 
 if __name__ == "__main__":

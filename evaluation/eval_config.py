@@ -209,7 +209,7 @@ def _comparison_metric(thresholds: BlessingThresholds) -> tfma.MetricConfig:
 
 
 def _task_metrics(
-    task: Task, top_fractions: Sequence[float], ece_bins: int
+    task: Task, top_fractions: Sequence[float], ece_bins: int, spill_dir: str
 ) -> List[tfma.MetricConfig]:
     """A task's metrics but its AUC: counts, calibration, ranking, GAUC."""
     configs = [
@@ -223,7 +223,11 @@ def _task_metrics(
             _metric_config(custom.TopKPrecisionRecall(fractions=top_fractions))
         )
     if task.group_auc:
-        configs.append(_metric_config(custom.GroupAUC(group_key=features.USER_ID)))
+        configs.append(
+            _metric_config(
+                custom.GroupAUC(group_key=features.USER_ID, spill_dir=spill_dir)
+            )
+        )
     return configs
 
 
@@ -255,6 +259,7 @@ def _task_metrics_specs(
     baseline: bool,
     top_fractions: Sequence[float],
     ece_bins: int,
+    spill_dir: str,
 ) -> List[tfma.MetricsSpec]:
     """One task's MetricsSpecs: all its metrics for the candidate; with a
     baseline, the paired comparison of the gated AUCs in a spec of its own.
@@ -267,7 +272,8 @@ def _task_metrics_specs(
     """
     candidate = _metrics_spec(
         task,
-        _auc_metrics(task, thresholds) + _task_metrics(task, top_fractions, ece_bins),
+        _auc_metrics(task, thresholds)
+        + _task_metrics(task, top_fractions, ece_bins, spill_dir),
         model_names=[tfma.CANDIDATE_KEY] if baseline else [],
     )
     if not (baseline and task.name in GATED_TASKS):
@@ -306,6 +312,7 @@ def build_eval_config(
     baseline: bool = False,
     top_fractions: Sequence[float] = custom.DEFAULT_TOP_FRACTIONS,
     ece_bins: int = custom.DEFAULT_ECE_BINS,
+    spill_dir: str = "",
 ) -> tfma.EvalConfig:
     """The Evaluator's EvalConfig for ``model_name`` (a ``models.registry`` name).
 
@@ -323,6 +330,9 @@ def build_eval_config(
             the skill floor alone decides.
         top_fractions: fractions for precision/recall/F1 at the top.
         ece_bins: number of equal-width bins of the ECE.
+        spill_dir: where GAUC spills each slice's rows, a directory every
+            Beam worker reaches (``evaluation.metrics_group_auc``); empty for
+            the local temporary directory.
     """
     thresholds = thresholds or BlessingThresholds()
     evaluated = evaluated_tasks(model_name)
@@ -337,7 +347,7 @@ def build_eval_config(
         spec
         for t in evaluated
         for spec in _task_metrics_specs(
-            t, thresholds, baseline, top_fractions, ece_bins
+            t, thresholds, baseline, top_fractions, ece_bins, spill_dir
         )
     ]
     config = tfma.EvalConfig(

@@ -19,7 +19,9 @@ the Evaluator runs, EvalConfigs saved by earlier runs included.
 - ``evaluation.metrics_base``: what they share: reading TFMA's inputs as
   (label, prediction, weight), the per-slice score sketch, the gathers of
   examples, and the computations built per metric key.
-- ``evaluation.metrics_auc``: ``HistogramAUC``, ``AUCSkillTest``, ``GroupAUC``.
+- ``evaluation.metrics_auc``: ``HistogramAUC``, ``AUCSkillTest``.
+- ``evaluation.metrics_group_auc``: ``GroupAUC``, whose rows spill to files
+  by user so that its memory does not grow with the eval set.
 - ``evaluation.metrics_top_fraction``: ``TopKPrecisionRecall``.
 - ``evaluation.metrics_calibration``: ``ExpectedCalibrationError``,
   ``PositiveCount``, ``MeanCalibration``.
@@ -33,23 +35,23 @@ from __future__ import annotations
 
 from evaluation.metrics_auc import (  # noqa: F401  (re-exported)
     AUCSkillTest,
-    GroupAUC,
     HistogramAUC,
 )
 from evaluation.metrics_base import (  # noqa: F401  (re-exported)
     COMPACT_EVERY,
-    ScoredExamples,
-    group_hash,
-    _group_value,
     _KeyArgs,
     _score_sketch_computation,
-    _scored_examples_computation,
 )
 from evaluation.metrics_calibration import (  # noqa: F401  (re-exported)
     ExpectedCalibrationError,
     MeanCalibration,
     PositiveCount,
     _mean_calibration_values,
+)
+from evaluation.metrics_group_auc import (  # noqa: F401  (re-exported)
+    GroupAUC,
+    _group_value,
+    group_hash,
 )
 from evaluation.metrics_names import (  # noqa: F401  (re-exported)
     AUC_CHANCE_P_VALUE_NAME,

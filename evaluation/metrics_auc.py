@@ -1,25 +1,20 @@
-"""Ranking metrics: the AUC (eq. 12), its test against chance, the GAUC (eq. 13).
+"""Ranking metrics: the AUC (eq. 12) and its test against chance.
 
-``HistogramAUC`` and ``AUCSkillTest`` derive from the shared score sketch of
-``evaluation.metrics_base``; ``GroupAUC`` needs each user's examples
-together, so it reads the examples gathered with their user instead.
+Both derive from the shared score sketch of ``evaluation.metrics_base``.
+The GAUC (eq. 13) needs each user's examples together: it is in
+``evaluation.metrics_group_auc``.
 """
 
 from __future__ import annotations
 
-import functools
 from typing import List
 
-from evaluation import ranking
-from evaluation.metrics_base import ScoredExamples, _Figures, _GatheredMetric
+from evaluation.metrics_base import _Figures, _SketchedMetric
 from evaluation.metrics_names import (
     AUC_CHANCE_P_VALUE_NAME,
     AUC_NAME,
-    GROUP_AUC_NAME,
-    group_auc_count_name,
 )
 from evaluation.sketch import ScoreSketch
-from transform import features
 
 
 # --- HistogramAUC -----------------------------------------------------------
@@ -31,7 +26,7 @@ def _auc_figures(name: str = AUC_NAME) -> _Figures:
     return _Figures([name], _auc_values)
 
 
-class HistogramAUC(_GatheredMetric):
+class HistogramAUC(_SketchedMetric):
     """ROC AUC (eq. 12) from fine histograms of the score's logit.
 
     Pairs within one of the sketch's bins (0.002 wide in logit) count as
@@ -56,7 +51,7 @@ def _auc_skill_figures(name: str = AUC_CHANCE_P_VALUE_NAME) -> _Figures:
     return _Figures([name], _auc_skill_values)
 
 
-class AUCSkillTest(_GatheredMetric):
+class AUCSkillTest(_SketchedMetric):
     """One-sided p-value that the output ranks no better than chance.
 
     The Mann-Whitney test of the ``HistogramAUC`` in its normal approximation
@@ -69,56 +64,3 @@ class AUCSkillTest(_GatheredMetric):
 
     def __init__(self, name: str = AUC_CHANCE_P_VALUE_NAME):
         super().__init__(_auc_skill_figures, name=name)
-
-
-# --- GroupAUC ---------------------------------------------------------------
-def _group_auc_values(
-    examples: ScoredExamples, weight_by_impressions: bool
-) -> List[float]:
-    result = ranking.group_auc(
-        examples.scores,
-        examples.labels,
-        examples.groups,
-        examples.weights,
-        weight_by_impressions=weight_by_impressions,
-    )
-    return [result.gauc, result.num_groups]
-
-
-def _group_auc_figures(
-    name: str = GROUP_AUC_NAME,
-    group_key: str = features.USER_ID,
-    weight_by_impressions: bool = False,
-) -> _Figures:
-    return _Figures(
-        [name, group_auc_count_name(name)],
-        functools.partial(
-            _group_auc_values, weight_by_impressions=weight_by_impressions
-        ),
-        group_key=group_key,
-    )
-
-
-class GroupAUC(_GatheredMetric):
-    """GAUC (eq. 13): the mean per-user AUC over users with both classes.
-
-    Each user's AUC is the exact AUC over that user's examples (example
-    weights included); a user with one class only is left out.  Users weigh 1
-    each (the paper's offline setting) or, with ``weight_by_impressions``, by
-    their weighted number of examples.  Also reports ``<name>_num_users``, the
-    number of users that counted.  The group is the raw feature ``group_key``
-    (default ``features.USER_ID``), delivered by a FeaturePreprocessor.
-    """
-
-    def __init__(
-        self,
-        name: str = GROUP_AUC_NAME,
-        group_key: str = features.USER_ID,
-        weight_by_impressions: bool = False,
-    ):
-        super().__init__(
-            _group_auc_figures,
-            name=name,
-            group_key=group_key,
-            weight_by_impressions=weight_by_impressions,
-        )

@@ -1,4 +1,4 @@
-"""What every custom TFMA metric shares: reading examples, the sketch, the gathers.
+"""What every custom TFMA metric shares: reading examples, the sketch, the rows.
 
 Every single-model figure of an output and slice comes from one mergeable
 summary, ``evaluation.sketch.ScoreSketch``: per bin of the score's
@@ -11,13 +11,14 @@ derive from it; ``evaluation.ranking`` keeps the exact computations as the
 tests' oracle. TFMA de-duplicates identical computations, so these metrics
 of one output and slice share one sketch.
 
-Two figures still need the examples themselves and gather them per slice
-(13 bytes per GAUC example once ``COMPACT_EVERY`` rows have moved into
-numpy: a float32 score, a 0/1 label, its user's 64-bit hash; weights of 1
-are not stored): GAUC (eq. 13), which needs
-each user's examples together, and the paired DeLong test of the blessing,
-which needs both models' scores of each example. The gathering is here;
-what the paired test gathers, and the test, are in ``evaluation.metrics_paired``.
+Two figures still need the examples themselves. GAUC (eq. 13) needs each
+user's examples together: ``evaluation.metrics_group_auc`` holds them in
+numpy rows (``_RowsAccumulator``, 13 bytes a row: a float32 score, a 0/1
+label, the user's 64-bit hash; weights of 1 are not stored) and spills
+them to files by user. The paired DeLong test of the blessing needs both
+models' scores of each example and gathers them per slice here
+(``_GatherCombiner``); what it gathers, and the test, are in
+``evaluation.metrics_paired``.
 
 Every metric handles ``model_names``, ``output_names``, ``sub_keys`` and
 example weights the way TFMA's built-ins do (``_ExampleReader``: TFMA's
@@ -28,7 +29,7 @@ clicked impressions (the ``pcvr`` output is weighted by the ``click`` label).
 
 A metric is built per metric key (``_per_key``, given the key's ``_KeyArgs``):
 the key's shared summary, then a derived step that turns it into the
-metric's ``_Figures`` (``_with_figures``); ``_GatheredMetric`` does both
+metric's ``_Figures`` (``_with_figures``); ``_SketchedMetric`` does both
 for the single-model metrics. Names with a leading '_' are private to the
 ``evaluation.metrics*`` modules rather than to this file.
 """
@@ -36,7 +37,6 @@ for the single-model metrics. Names with a leading '_' are private to the
 from __future__ import annotations
 
 import functools
-import hashlib
 from typing import (
     Any,
     Callable,
@@ -53,13 +53,11 @@ from typing import (
 import numpy as np
 from tensorflow_model_analysis.metrics import metric_types, metric_util
 from tensorflow_model_analysis.proto import config_pb2
-from tensorflow_model_analysis.utils import util as tfma_util
 
 from evaluation.garbage import collect_now_and_then
 from evaluation.sketch import AbsorbingCombineFn, ScoreSketch
 
 # Private (a leading '_'): TFMA drops them from its output.
-_SCORED_EXAMPLES_NAME = "_scored_examples"
 _SCORE_SKETCH_NAME = "_score_sketch"
 
 
@@ -182,71 +180,7 @@ def _has_model_level_keys(
     return False
 
 
-def _group_value(element: metric_types.StandardMetricInputs, group_key: str) -> Any:
-    """The example's value of the grouping feature, as a hashable scalar."""
-    value = tfma_util.get_by_keys(element.features or {}, [group_key], optional=True)
-    flat = None if value is None else np.asarray(value).reshape(-1)
-    if flat is None or flat.size == 0:
-        raise ValueError(
-            f"GroupAUC needs the feature {group_key!r} on every example; it is "
-            "missing from one. Check the feature name and that the eval "
-            "examples carry it."
-        )
-    item = flat[0]
-    return item.item() if isinstance(item, np.generic) else item
-
-
-def group_hash(value: Any) -> int:
-    """A signed 64-bit hash of a group value (a user ID), the same in every
-    process and worker (Python's ``hash`` of str and bytes is salted per
-    process). A gather holds 8 bytes per example instead of a Python object
-    of about 50; an ID and its text encoding hash alike. Two of a million
-    users share a hash with probability about 3e-8 (n^2 / 2^65).
-    """
-    if isinstance(value, bytes):
-        data = value
-    elif isinstance(value, str):
-        data = value.encode("utf-8")
-    else:
-        data = str(value).encode("utf-8")
-    digest = hashlib.blake2b(data, digest_size=8).digest()
-    return int.from_bytes(digest, "little", signed=True)
-
-
 # --- Gathering examples -----------------------------------------------------
-
-
-class ScoredExamples:
-    """The columns a slice's examples with weight > 0 contributed.
-
-    Attributes: ``scores``, ``labels``, ``weights`` (float64 arrays) and
-    ``groups`` (int64 ``group_hash`` of each example's group value, or None
-    when no group key was asked for).
-    """
-
-    __slots__ = ("scores", "labels", "weights", "groups")
-    WIDTH = 3  # float columns of a gathered row: score, label, weight
-
-    def __init__(
-        self,
-        scores: np.ndarray,
-        labels: np.ndarray,
-        weights: np.ndarray,
-        groups: Optional[np.ndarray],
-    ):
-        self.scores = scores
-        self.labels = labels
-        self.weights = weights
-        self.groups = groups
-
-    @classmethod
-    def from_columns(cls, columns: List[np.ndarray], groups: Optional[np.ndarray]):
-        """From the gathered score, label and weight columns."""
-        scores, labels, weights = columns
-        return cls(scores, labels, weights, groups)
-
-    def __len__(self) -> int:
-        return len(self.scores)
 
 
 class _Repeated(NamedTuple):
@@ -374,47 +308,36 @@ class _ScoredRows:
 
 
 class _GatherCombiner(AbsorbingCombineFn):
-    """Gathers the rows ``read`` makes of every example (plus its group).
+    """Gathers the rows ``read`` makes of every example.
 
-    ``examples_type`` (``ScoredExamples`` or ``PairedExamples``) turns the
-    gathered matrix into the columns the figures read.
+    ``examples_type`` (``PairedExamples``) turns the gathered columns into
+    what the figures read.
     """
 
     def __init__(
-        self,
-        key: metric_types.MetricKey,
-        read: _RowReader,
-        examples_type: type,
-        group_key: Optional[str] = None,
+        self, key: metric_types.MetricKey, read: _RowReader, examples_type: type
     ):
         self._key = key
         self._read = read
         self._examples_type = examples_type
-        self._group_key = group_key
 
     def create_accumulator(self) -> _RowsAccumulator:
-        return _RowsAccumulator(
-            self._examples_type.WIDTH, grouped=self._group_key is not None
-        )
+        return _RowsAccumulator(self._examples_type.WIDTH, grouped=False)
 
     def add_input(
         self,
         accumulator: _RowsAccumulator,
         element: metric_types.StandardMetricInputs,
     ) -> _RowsAccumulator:
-        group = (
-            group_hash(_group_value(element, self._group_key))
-            if self._group_key
-            else None
-        )
         for row in self._read(element):
-            accumulator.add(row, group)
+            accumulator.add(row, None)
         return accumulator
 
     def extract_output(self, accumulator: _RowsAccumulator) -> Dict[
         metric_types.MetricKey, Any
     ]:
-        return {self._key: self._examples_type.from_columns(*accumulator.stacked())}
+        columns, _ = accumulator.stacked()
+        return {self._key: self._examples_type.from_columns(columns)}
 
 
 class _SketchCombiner(AbsorbingCombineFn):
@@ -478,7 +401,6 @@ def _gather_computation(
     read: _RowReader,
     examples_type: type,
     private_name: str,
-    group_key: Optional[str] = None,
     **name_arguments: Any,
 ) -> metric_types.MetricComputation:
     """A private gathering step (its key named from ``private_name`` and the
@@ -486,30 +408,14 @@ def _gather_computation(
     key = args.key(
         metric_util.generate_private_name_from_arguments(
             private_name,
-            group_key=group_key,
             class_weights=args.class_weights,
             **name_arguments,
         )
     )
-    preprocessors = (
-        [metric_types.FeaturePreprocessor(feature_keys=[group_key])]
-        if group_key
-        else None
-    )
     return metric_types.MetricComputation(
         keys=[key],
-        preprocessors=preprocessors,
-        combiner=_GatherCombiner(key, read, examples_type, group_key),
-    )
-
-
-def _scored_examples_computation(
-    args: _KeyArgs, group_key: Optional[str] = None
-) -> metric_types.MetricComputation:
-    """The gather every single-model metric of a key shares."""
-    read = _ScoredRows(args.reader(args.model_name))
-    return _gather_computation(
-        args, read, ScoredExamples, _SCORED_EXAMPLES_NAME, group_key
+        preprocessors=None,
+        combiner=_GatherCombiner(key, read, examples_type),
     )
 
 
@@ -527,15 +433,14 @@ def _score_sketch_computation(args: _KeyArgs) -> metric_types.MetricComputation:
 
 
 class _Figures(NamedTuple):
-    """What a metric derives from a slice's gathered examples.
+    """What a metric derives from a slice's summary (its sketch, or the
+    gathered pairs of the paired test).
 
-    ``compute`` returns one value per name in ``names``; ``group_key`` asks
-    the gather for that feature's value per example (GAUC).
+    ``compute`` returns one value per name in ``names``.
     """
 
     names: Sequence[str]
     compute: Callable[[Any], Sequence[Any]]
-    group_key: Optional[str] = None
 
 
 def _with_figures(
@@ -591,25 +496,19 @@ def _per_key(
     return metric_util.merge_per_key_computations(computations)
 
 
-def _gathered_computations(
+def _sketched_computations(
     figures: Callable[..., _Figures], args: _KeyArgs, **config: Any
 ) -> metric_types.MetricComputations:
-    """The (shared) summary of a key, then ``figures(**config)`` from it: the
-    mergeable ``ScoreSketch``, or the examples gathered with their group
-    for a grouped metric (GAUC)."""
-    spec = figures(**config)
-    if spec.group_key:
-        summary = _scored_examples_computation(args, group_key=spec.group_key)
-    else:
-        summary = _score_sketch_computation(args)
-    return _with_figures(summary, args, spec)
+    """The key's shared, mergeable ``ScoreSketch``, then ``figures(**config)``
+    from it."""
+    return _with_figures(_score_sketch_computation(args), args, figures(**config))
 
 
-class _GatheredMetric(metric_types.Metric):
+class _SketchedMetric(metric_types.Metric):
     """A metric whose figures ``figures(**config)`` derives from the key's shared
-    summary (``_gathered_computations``)."""
+    sketch (``_sketched_computations``)."""
 
     def __init__(self, figures: Callable[..., _Figures], **config: Any):
         super().__init__(
-            _per_key(functools.partial(_gathered_computations, figures)), **config
+            _per_key(functools.partial(_sketched_computations, figures)), **config
         )

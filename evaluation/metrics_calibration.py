@@ -13,7 +13,7 @@ from typing import Any, List
 
 import numpy as np
 
-from evaluation.metrics_base import _Figures, _GatheredMetric
+from evaluation.metrics_base import _Figures, _SketchedMetric
 from evaluation.metrics_names import (
     CALIBRATION_NAME,
     DEFAULT_ECE_BINS,
@@ -45,7 +45,7 @@ def _ece_figures(name: str = ECE_NAME, num_bins: int = DEFAULT_ECE_BINS) -> _Fig
     )
 
 
-class ExpectedCalibrationError(_GatheredMetric):
+class ExpectedCalibrationError(_SketchedMetric):
     """ECE over ``num_bins`` equal-width bins of the prediction in [0, 1].
 
     ECE = sum_b (n_b / N) * |mean_pred_b - mean_label_b|, with n_b the
@@ -80,7 +80,7 @@ def _positive_count_figures(name: str = POSITIVE_COUNT_NAME) -> _Figures:
     return _Figures([name], _positive_count_values)
 
 
-class PositiveCount(_GatheredMetric):
+class PositiveCount(_SketchedMetric):
     """The (weighted) number of positive labels: purchases, clicks, DActions.
 
     Next to TFMA's ``ExampleCount`` it gives the class balance of each slice,
@@ -119,7 +119,7 @@ def _mean_calibration_figures(
     )
 
 
-class MeanCalibration(_GatheredMetric):
+class MeanCalibration(_SketchedMetric):
     """Mean label, mean prediction and their ratio, as TFMA defines them.
 
     ``mean_label`` = sum(w * label) / sum(w), ``mean_prediction`` =

@@ -12,7 +12,7 @@ import functools
 from typing import List, Sequence
 
 from evaluation import ranking
-from evaluation.metrics_base import _Figures, _GatheredMetric
+from evaluation.metrics_base import _Figures, _SketchedMetric
 from evaluation.metrics_names import (
     DEFAULT_TOP_FRACTIONS,
     TOP_FRACTION_KINDS,
@@ -47,7 +47,7 @@ def _top_fraction_figures(
     return _Figures(names, functools.partial(_top_fraction_values, fractions=fractions))
 
 
-class TopKPrecisionRecall(_GatheredMetric):
+class TopKPrecisionRecall(_SketchedMetric):
     """Precision, recall and F1 when the top fraction q of scores is called positive.
 
     Population: the slice's examples with weight > 0 (so CVR, weighted by

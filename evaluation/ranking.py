@@ -170,6 +170,46 @@ def auc_standard_error(auc: float, positives: float, negatives: float) -> float:
     return math.sqrt(max(variance, 0.0))
 
 
+def per_group_auc(
+    scores: np.ndarray,
+    labels: np.ndarray,
+    groups: Sequence,
+    weights: Optional[np.ndarray] = None,
+) -> "tuple[np.ndarray, np.ndarray]":
+    """Each group's exact AUC and weighted number of examples, for the groups
+    with both classes (in no particular order).
+
+    What GAUC averages; a caller that holds the groups in parts (users split
+    by a hash, as ``evaluation.metrics_group_auc`` does) sums these per part.
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    weights = np.ones_like(scores) if weights is None else np.asarray(weights)
+    if len(scores) == 0:
+        return np.zeros(0), np.zeros(0)
+    groups = np.asarray(groups)
+    if groups.dtype.kind not in "iu":  # IDs as Python objects (str, bytes)
+        groups = groups.astype(object)
+    _, group_ids = np.unique(groups, return_inverse=True)
+    group_ids = group_ids.reshape(-1).astype(np.int64)
+    num_groups = int(group_ids.max()) + 1
+    positive, negative = class_masses(labels, weights)
+    auc, total_pos, total_neg = _auc_per_group(
+        scores, positive, negative, group_ids, num_groups
+    )
+    counted = ~np.isnan(auc)
+    return auc[counted], (total_pos + total_neg)[counted]
+
+
+def mean_group_auc(
+    auc_sum: float, weight_sum: float, num_groups: int
+) -> GroupAUCResult:
+    """GAUC from the sums over counted groups of (group weight * AUC) and of
+    the group weights; NaN when no group had both classes."""
+    if num_groups == 0:
+        return GroupAUCResult(float("nan"), 0)
+    return GroupAUCResult(float(auc_sum / weight_sum), int(num_groups))
+
+
 def group_auc(
     scores: np.ndarray,
     labels: np.ndarray,
@@ -184,28 +224,11 @@ def group_auc(
     single class have no AUC and are left out of both sums, as the paper's
     "users with both classes" requires.
     """
-    scores = np.asarray(scores, dtype=np.float64)
-    weights = np.ones_like(scores) if weights is None else np.asarray(weights)
-    if len(scores) == 0:
-        return GroupAUCResult(float("nan"), 0)
-    groups = np.asarray(groups)
-    if groups.dtype.kind not in "iu":  # IDs as Python objects (str, bytes)
-        groups = groups.astype(object)
-    _, group_ids = np.unique(groups, return_inverse=True)
-    group_ids = group_ids.reshape(-1).astype(np.int64)
-    num_groups = int(group_ids.max()) + 1
-    positive, negative = class_masses(labels, weights)
-    auc, total_pos, total_neg = _auc_per_group(
-        scores, positive, negative, group_ids, num_groups
+    auc, size = per_group_auc(scores, labels, groups, weights)
+    group_weight = size if weight_by_impressions else np.ones_like(auc)
+    return mean_group_auc(
+        float(np.sum(group_weight * auc)), float(np.sum(group_weight)), len(auc)
     )
-    counted = ~np.isnan(auc)
-    if not np.any(counted):
-        return GroupAUCResult(float("nan"), 0)
-    group_weight = (
-        (total_pos + total_neg) if weight_by_impressions else np.ones_like(auc)
-    )
-    value = np.sum(group_weight[counted] * auc[counted]) / np.sum(group_weight[counted])
-    return GroupAUCResult(float(value), int(np.sum(counted)))
 
 
 def top_fraction_cutoff(fraction: float, num_examples: int) -> int:

@@ -95,6 +95,10 @@ class PipelineConfig:
     serving_model_name: str = "esm2"
     # Score against the true probabilities; default: when the logs have them.
     groundtruth: Optional[bool] = None
+    # Where the Evaluator's GAUC spills each slice's rows (every Beam worker
+    # must reach it: evaluation/metrics_group_auc.py); default
+    # <pipeline_root>/tmp/gauc-spill, under the artifact root.
+    evaluator_spill_dir: Optional[str] = None
 
     @property
     def data_dir(self) -> str:
@@ -102,8 +106,14 @@ class PipelineConfig:
 
     @property
     def pipeline_root(self) -> str:
+        root = self.artifact_root or os.path.join(self.workdir, "pipeline_root")
+        return _absolute(os.path.join(root, self.pipeline_name))
+
+    @property
+    def gauc_spill_dir(self) -> str:
         return _absolute(
-            os.path.join(self.workdir, "pipeline_root", self.pipeline_name)
+            self.evaluator_spill_dir
+            or os.path.join(self.pipeline_root, "tmp", "gauc-spill")
         )
 
     @property

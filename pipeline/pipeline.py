@@ -62,6 +62,7 @@ def create_pipeline(
     blessing: BlessingThresholds,
     push_base_directory: str,
     groundtruth: bool = False,
+    evaluator_spill_dir: str = "",
     beam_pipeline_args: Sequence[str] = (),
     enable_cache: bool = True,
     metadata_connection_config: Optional[metadata_store_pb2.ConnectionConfig] = None,
@@ -82,6 +83,9 @@ def create_pipeline(
         <push_base_directory>/<version>/, the layout TF Serving watches.
       groundtruth: also score the eval split against the true probabilities
         (synthetic logs only: <input_base>/groundtruth/).
+      evaluator_spill_dir: where the Evaluator's GAUC spills each slice's
+        rows; every Beam worker must reach it. Empty: the local temporary
+        directory.
       beam_pipeline_args: Beam options for every Beam-based component.
       enable_cache: reuse the results of an identical earlier execution.
       metadata_connection_config: ML Metadata store; None lets the runner
@@ -131,7 +135,9 @@ def create_pipeline(
         examples=example_gen.outputs["examples"],
         model=trainer.outputs["model"],
         baseline_model=baseline_resolver.outputs["model"],
-        eval_config=build_eval_config(model.model, blessing, baseline=True),
+        eval_config=build_eval_config(
+            model.model, blessing, baseline=True, spill_dir=evaluator_spill_dir
+        ),
     )
     pusher = tfx.components.Pusher(
         model=trainer.outputs["model"],

@@ -11,6 +11,8 @@ would cause is tested on the shared combiner directly instead.
 from __future__ import annotations
 
 import json
+import os
+import pickle
 import subprocess
 import sys
 import tempfile
@@ -28,7 +30,7 @@ from tensorflow_model_analysis import constants
 from tensorflow_model_analysis.metrics import metric_types
 from tfx_bsl.arrow import table_util
 
-from evaluation import metrics, ranking
+from evaluation import metrics, metrics_group_auc, ranking
 from evaluation.sketch import ScoreSketch
 from evaluation.results import load_metrics
 
@@ -192,7 +194,7 @@ def _metric(cls: type, **config) -> tfma.MetricConfig:
     )
 
 
-def _eval_config() -> tfma.EvalConfig:
+def _eval_config(spill_dir: str = "") -> tfma.EvalConfig:
     return tfma.EvalConfig(
         model_specs=[
             tfma.ModelSpec(
@@ -206,12 +208,13 @@ def _eval_config() -> tfma.EvalConfig:
                 ),
                 metrics=[
                     _metric(metrics.HistogramAUC),
-                    _metric(metrics.GroupAUC, group_key=USER),
+                    _metric(metrics.GroupAUC, group_key=USER, spill_dir=spill_dir),
                     _metric(
                         metrics.GroupAUC,
                         name=GAUC_BY_IMPRESSIONS,
                         group_key=USER,
                         weight_by_impressions=True,
+                        spill_dir=spill_dir,
                     ),
                     _metric(metrics.TopKPrecisionRecall),
                     _metric(metrics.ExpectedCalibrationError, num_bins=ECE_BINS),
@@ -245,23 +248,29 @@ def _record_batch(frame: pd.DataFrame) -> pa.RecordBatch:
 
 @pytest.fixture(scope="module")
 def run():
-    """(frame, {slice: {MetricKey: value}}) of one TFMA run over all cases."""
+    """(frame, {slice: {MetricKey: value}}, spill dir) of one TFMA run over
+    all cases, GAUC spilling its rows every 100 (the overall slice's 3,500
+    rows into 35 files)."""
     frame = _all_cases()
     output_path = tempfile.mkdtemp(prefix="tfma_custom_metrics_")
-    with beam.Pipeline(options=PipelineOptions(PIPELINE_ARGS)) as pipeline:
-        _ = (
-            pipeline
-            | beam.Create([_record_batch(frame)])
-            | tfma.ExtractEvaluateAndWriteResults(
-                eval_config=_eval_config(), output_path=output_path
+    # Made by the first spill: its existence says the run spilled.
+    spill_dir = os.path.join(tempfile.mkdtemp(prefix="gauc_spill_"), "spill")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(metrics_group_auc, "SPILL_ROWS", 100)
+        with beam.Pipeline(options=PipelineOptions(PIPELINE_ARGS)) as pipeline:
+            _ = (
+                pipeline
+                | beam.Create([_record_batch(frame)])
+                | tfma.ExtractEvaluateAndWriteResults(
+                    eval_config=_eval_config(spill_dir), output_path=output_path
+                )
             )
-        )
-    return frame, load_metrics(output_path)
+    return frame, load_metrics(output_path), spill_dir
 
 
 def _values(run, case: str, weighted: bool) -> Dict[str, object]:
     """The slice's metrics by name, for one weighting."""
-    _, by_slice = run
+    _, by_slice, _ = run
     slice_key = () if case is None else ((CASE, case),)
     return {
         key.name: value
@@ -271,7 +280,7 @@ def _values(run, case: str, weighted: bool) -> Dict[str, object]:
 
 
 def _case_frame(run, case: str) -> pd.DataFrame:
-    frame, _ = run
+    frame, _, _ = run
     return frame if case is None else frame[frame[CASE] == case]
 
 
@@ -285,66 +294,96 @@ def _metric_inputs(row: pd.Series) -> metric_types.StandardMetricInputs:
     )
 
 
+def _group_auc_combiner(weighted: bool, spill_dir: str, by_impressions: bool = False):
+    (computation,) = metrics_group_auc._group_auc_computations(
+        metrics._KeyArgs(None, "", "", None, None, None, weighted),
+        group_key=USER,
+        weight_by_impressions=by_impressions,
+        spill_dir=spill_dir,
+    )
+    return computation.combiner
+
+
+def _spill_files(spill_dir) -> list:
+    return sorted(p.name for p in spill_dir.iterdir()) if spill_dir.exists() else []
+
+
 @pytest.mark.parametrize("weighted", [False, True])
-def test_merged_accumulators_hold_every_example_once(weighted):
-    """What several workers do: fill accumulators apart, compact some, merge."""
-    frame = _all_cases()
-    combiner = metrics._scored_examples_computation(
-        metrics._KeyArgs(None, "", "", None, None, None, weighted), group_key=USER
-    ).combiner
-    parts = np.array_split(frame, 3)
+@pytest.mark.parametrize("by_impressions", [False, True])
+def test_gauc_split_across_workers_and_spilled_is_the_exact_gauc(
+    weighted, by_impressions, tmp_path, monkeypatch
+):
+    """What several workers do: fill accumulators apart (each spilling its
+    rows to files every 40 rows), compact some, merge; the GAUC is the one
+    ``ranking.group_auc`` computes on all rows at once, and the files go."""
+    monkeypatch.setattr(metrics_group_auc, "SPILL_ROWS", 40)
+    spill_dir = tmp_path / "spill"
+    rng = np.random.default_rng(5)
+    n = 1200
+    frame = pd.DataFrame(
+        {
+            USER: rng.integers(0, 60, n).astype(str),
+            SCORE: np.round(rng.uniform(0, 1, n), 2),  # ties within users
+            LABEL: (rng.uniform(0, 1, n) < 0.3).astype(int),
+            WEIGHT: rng.choice([0.0, 0.5, 1.0, 2.0], n),
+        }
+    )
+    combiner = _group_auc_combiner(weighted, str(spill_dir), by_impressions)
     accumulators = []
-    for i, part in enumerate(parts):
+    for i, part in enumerate(np.array_split(frame, 3)):
         accumulator = combiner.create_accumulator()
         for _, row in part.iterrows():
             accumulator = combiner.add_input(accumulator, _metric_inputs(row))
+            assert accumulator.held < 40
         # Beam compacts before a shuffle; the last part arrives uncompacted.
         accumulators.append(combiner.compact(accumulator) if i < 2 else accumulator)
     merged = combiner.merge_accumulators(
         [accumulators[0], combiner.create_accumulator(), *accumulators[1:]]
     )
-    (examples,) = combiner.extract_output(merged).values()
-
     kept = frame[frame[WEIGHT] > 0] if weighted else frame
-    expected_weights = kept[WEIGHT] if weighted else np.ones(len(kept))
-    got = pd.DataFrame(
-        {
-            SCORE: examples.scores,
-            LABEL: examples.labels,
-            WEIGHT: examples.weights,
-            USER: examples.groups,
-        }
-    ).sort_values([USER, SCORE, LABEL, WEIGHT], ignore_index=True)
-    want = pd.DataFrame(
-        {
-            SCORE: kept[SCORE].astype(np.float64).to_numpy(),
-            LABEL: kept[LABEL].astype(np.float64).to_numpy(),
-            WEIGHT: np.asarray(expected_weights, dtype=np.float64),
-            USER: [metrics.group_hash(user) for user in kept[USER]],
-        }
-    ).sort_values([USER, SCORE, LABEL, WEIGHT], ignore_index=True)
-    pd.testing.assert_frame_equal(got, want, check_dtype=False)
+    assert len(_spill_files(spill_dir)) == len(merged.spills) >= len(kept) // 40
+    gauc, users = combiner.extract_output(merged).values()
 
-
-def test_a_gather_moves_its_rows_into_numpy_as_it_goes():
-    """A bundle of any size holds at most COMPACT_EVERY rows as Python tuples."""
-    combiner = metrics._scored_examples_computation(
-        metrics._KeyArgs(None, "", "", None, None, None, False), group_key=USER
-    ).combiner
-    accumulator = combiner.create_accumulator()
-    count = 2 * metrics.COMPACT_EVERY + 5
-    users = [f"user-{i % 7}" for i in range(count)]
-    for i, user in enumerate(users):
-        row = pd.Series({SCORE: i / count, LABEL: i % 2, WEIGHT: 1.0, USER: user})
-        accumulator = combiner.add_input(accumulator, _metric_inputs(row))
-        assert len(accumulator.rows) < metrics.COMPACT_EVERY
-    assert sum(chunk.num_rows for chunk in accumulator.chunks) == count - 5
-    (examples,) = combiner.extract_output(accumulator).values()
-    np.testing.assert_array_equal(examples.scores, np.arange(count) / count)
-    assert examples.groups.dtype == np.int64
-    np.testing.assert_array_equal(
-        examples.groups, [metrics.group_hash(user) for user in users]
+    want = ranking.group_auc(
+        kept[SCORE].to_numpy(),
+        kept[LABEL].to_numpy(),
+        kept[USER].to_numpy(),
+        kept[WEIGHT].to_numpy() if weighted else None,
+        weight_by_impressions=by_impressions,
     )
+    assert users == want.num_groups > 50
+    assert gauc == pytest.approx(want.gauc, abs=1e-12)
+    assert _spill_files(spill_dir) == []
+
+
+def test_what_a_gauc_accumulator_shuffles_does_not_grow_with_its_rows(
+    tmp_path, monkeypatch
+):
+    """Past SPILL_ROWS, and past SPILL_BEFORE_SHUFFLE when Beam compacts
+    before a shuffle, the rows go to files: the pickled accumulator (what
+    Beam moves between workers) holds paths and a few rows, and the Python
+    tuples stay under COMPACT_EVERY."""
+    monkeypatch.setattr(metrics_group_auc, "SPILL_ROWS", 1000)
+    monkeypatch.setattr(metrics_group_auc, "SPILL_BEFORE_SHUFFLE", 100)
+    combiner = _group_auc_combiner(False, str(tmp_path))
+    accumulator = combiner.create_accumulator()
+    for i in range(5250):
+        row = pd.Series({SCORE: i / 5250, LABEL: i % 2, WEIGHT: 1.0, USER: i % 7})
+        accumulator = combiner.add_input(accumulator, _metric_inputs(row))
+        assert len(accumulator.memory.rows) < metrics.COMPACT_EVERY
+    assert len(accumulator.spills) == 5 and accumulator.held == 250
+    shuffled = pickle.dumps(combiner.compact(accumulator))
+    assert len(accumulator.spills) == 6 and accumulator.held == 0
+    assert len(shuffled) < 2000  # six paths; 250 rows took 3,250 bytes
+    for i in range(99):  # too few to be worth a file
+        row = pd.Series({SCORE: 0.5, LABEL: 0, WEIGHT: 1.0, USER: 0})
+        accumulator = combiner.add_input(accumulator, _metric_inputs(row))
+    combiner.compact(accumulator)
+    assert len(accumulator.spills) == 6 and accumulator.held == 99
+    gauc, users = combiner.extract_output(accumulator).values()
+    # Within a user, scores rise with i and labels alternate: each user's
+    # negatives and positives interleave almost evenly.
+    assert users == 7 and 0.45 < gauc < 0.55
 
 
 def test_group_hashes_are_stable_across_processes_and_encodings():
@@ -401,6 +440,13 @@ def test_group_auc_by_hand(run, weighted, gauc, by_impressions, users):
     assert values[metrics.group_auc_count_name()] == users
     if by_impressions is not None:
         assert values[GAUC_BY_IMPRESSIONS] == pytest.approx(by_impressions, abs=1e-12)
+
+
+def test_gauc_spills_in_a_tfma_run_and_leaves_no_file(run):
+    """The module's run spilled (the directory is made by the first spill),
+    and every file was deleted once its slice's GAUC was computed."""
+    _, _, spill_dir = run
+    assert os.path.isdir(spill_dir) and os.listdir(spill_dir) == []
 
 
 def _sklearn_gauc(frame: pd.DataFrame, weighted: bool) -> float:
