@@ -200,10 +200,12 @@ def _auc_metrics(task: Task, thresholds: BlessingThresholds) -> List[tfma.Metric
     ]
 
 
-def _comparison_metric(thresholds: BlessingThresholds) -> tfma.MetricConfig:
+def _comparison_metric(
+    thresholds: BlessingThresholds, spill_dir: str
+) -> tfma.MetricConfig:
     """The paired comparison with the baseline; refused below the per-test alpha."""
     return _metric_config(
-        custom.PairedAUCTest(margin=thresholds.auc_margin),
+        custom.PairedAUCTest(margin=thresholds.auc_margin, spill_dir=spill_dir),
         _value_threshold(lower_bound=thresholds.regression_test_alpha()),
     )
 
@@ -280,7 +282,7 @@ def _task_metrics_specs(
         return [candidate]
     comparison = _metrics_spec(
         task,
-        [_comparison_metric(thresholds)],
+        [_comparison_metric(thresholds, spill_dir)],
         model_names=[tfma.CANDIDATE_KEY, tfma.BASELINE_KEY],
     )
     return [candidate, comparison]
@@ -330,9 +332,9 @@ def build_eval_config(
             the skill floor alone decides.
         top_fractions: fractions for precision/recall/F1 at the top.
         ece_bins: number of equal-width bins of the ECE.
-        spill_dir: where GAUC spills each slice's rows, a directory every
-            Beam worker reaches (``evaluation.metrics_group_auc``); empty for
-            the local temporary directory.
+        spill_dir: where GAUC and the paired comparison spill each slice's
+            rows, a directory every Beam worker reaches
+            (``evaluation.spill``); empty for the local temporary directory.
     """
     thresholds = thresholds or BlessingThresholds()
     evaluated = evaluated_tasks(model_name)

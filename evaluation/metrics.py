@@ -17,8 +17,8 @@ the Evaluator runs, EvalConfigs saved by earlier runs included.
 - ``evaluation.metrics_names``: the key names the metrics write, metric by
   metric, and the helpers that spell them.
 - ``evaluation.metrics_base``: what they share: reading TFMA's inputs as
-  (label, prediction, weight), the per-slice score sketch, the gathers of
-  examples, and the computations built per metric key.
+  (label, prediction, weight), the per-slice score sketch, and the
+  computations built per metric key.
 - ``evaluation.metrics_auc``: ``HistogramAUC``, ``AUCSkillTest``.
 - ``evaluation.metrics_group_auc``: ``GroupAUC``, whose rows spill to files
   by user so that its memory does not grow with the eval set.
@@ -27,6 +27,8 @@ the Evaluator runs, EvalConfigs saved by earlier runs included.
   ``PositiveCount``, ``MeanCalibration``.
 - ``evaluation.metrics_paired``: ``PairedAUCTest``, the candidate against
   the baseline model on the same examples.
+- ``evaluation.spill``: the rows GAUC and the paired test need, in bounded
+  memory (the rest in files).
 
 The private names re-exported here are the ones the tests call.
 """
@@ -38,7 +40,6 @@ from evaluation.metrics_auc import (  # noqa: F401  (re-exported)
     HistogramAUC,
 )
 from evaluation.metrics_base import (  # noqa: F401  (re-exported)
-    COMPACT_EVERY,
     _KeyArgs,
     _score_sketch_computation,
 )
@@ -87,7 +88,6 @@ from evaluation.metrics_names import (  # noqa: F401  (re-exported)
 from evaluation.metrics_paired import (  # noqa: F401  (re-exported)
     NO_BASELINE_P_VALUE,
     PairedAUCTest,
-    PairedExamples,
 )
 from evaluation.metrics_top_fraction import (  # noqa: F401  (re-exported)
     TopKPrecisionRecall,

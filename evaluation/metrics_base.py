@@ -11,14 +11,12 @@ derive from it; ``evaluation.ranking`` keeps the exact computations as the
 tests' oracle. TFMA de-duplicates identical computations, so these metrics
 of one output and slice share one sketch.
 
-Two figures still need the examples themselves. GAUC (eq. 13) needs each
-user's examples together: ``evaluation.metrics_group_auc`` holds them in
-numpy rows (``_RowsAccumulator``, 13 bytes a row: a float32 score, a 0/1
-label, the user's 64-bit hash; weights of 1 are not stored) and spills
-them to files by user. The paired DeLong test of the blessing needs both
-models' scores of each example and gathers them per slice here
-(``_GatherCombiner``); what it gathers, and the test, are in
-``evaluation.metrics_paired``.
+Two figures need the examples themselves: GAUC (eq. 13), each user's
+examples together (``evaluation.metrics_group_auc``), and the paired DeLong
+test of the blessing, both models' scores of each example
+(``evaluation.metrics_paired``). Their rows are held as numpy chunks, at
+most a bounded number of them, and the rest spill to files
+(``evaluation.spill``).
 
 Every metric handles ``model_names``, ``output_names``, ``sub_keys`` and
 example weights the way TFMA's built-ins do (``_ExampleReader``: TFMA's
@@ -180,117 +178,6 @@ def _has_model_level_keys(
     return False
 
 
-# --- Gathering examples -----------------------------------------------------
-
-
-class _Repeated(NamedTuple):
-    """A column whose ``count`` values are all ``value`` (e.g. weights of 1)."""
-
-    value: float
-    count: int
-
-
-def _narrowest(column: np.ndarray) -> Any:
-    """``column`` (float64) in the fewest bytes that give back every value
-    exactly: one value repeated, 0/1 labels as bytes, float32 (a float32
-    model's scores), else as it is."""
-    if column.size and np.all(column == column[0]):
-        return _Repeated(float(column[0]), len(column))
-    if np.all((column == 0.0) | (column == 1.0)):
-        return column.astype(np.uint8)
-    narrow = column.astype(np.float32)
-    return narrow if np.array_equal(narrow, column) else column
-
-
-def _widened(column: Any) -> np.ndarray:
-    """The float64 values of a ``_narrowest`` column."""
-    if isinstance(column, _Repeated):
-        return np.full(column.count, column.value)
-    return column.astype(np.float64)
-
-
-class _Chunk(NamedTuple):
-    """Gathered rows in numpy: each column as ``_narrowest`` keeps it, and the
-    rows' group hashes (or None)."""
-
-    columns: Tuple[Any, ...]
-    groups: Optional[np.ndarray]
-
-    @property
-    def num_rows(self) -> int:
-        first = self.columns[0]
-        return first.count if isinstance(first, _Repeated) else len(first)
-
-
-# Rows a gather holds as Python tuples before moving them into a numpy chunk:
-# a tuple of three floats costs about 150 bytes, its row in a chunk 24 or
-# less. Beam compacts an accumulator only before a shuffle, so without this
-# the tuples of a whole bundle (up to the whole eval split on the local
-# runner) were held at once.
-COMPACT_EVERY = 4096
-
-
-class _RowsAccumulator:
-    """Numpy chunks (compact, cheap to merge) plus the rows being filled.
-
-    One tuple appended per example (and one group value when grouped): the
-    cheapest way to collect Python values, converted to numpy in one go. A
-    chunk keeps each column in its narrowest exact form: a GAUC row (float32
-    score, 0/1 label, weight 1, 64-bit group) takes 13 bytes instead of 32,
-    which matters because the local runner holds several copies of every
-    shuffled accumulator (BENCHMARKS.md section 6).
-    """
-
-    __slots__ = ("width", "grouped", "chunks", "rows", "groups")
-
-    def __init__(self, width: int, grouped: bool):
-        self.width = width
-        self.grouped = grouped
-        self.chunks: List[_Chunk] = []
-        self._reset_tail()
-
-    def _reset_tail(self) -> None:
-        self.rows: List[Tuple[float, ...]] = []
-        self.groups: List[Any] = []
-
-    def add(self, row: Tuple[float, ...], group: Optional[int]) -> None:
-        self.rows.append(row)
-        if self.grouped:
-            self.groups.append(group)
-        if len(self.rows) >= COMPACT_EVERY:
-            self.compact()
-
-    def compact(self) -> "_RowsAccumulator":
-        """Moves the Python rows into a numpy chunk (before a shuffle)."""
-        if self.rows:
-            groups = None
-            if self.grouped:
-                groups = np.asarray(self.groups, dtype=np.int64)
-            matrix = np.asarray(self.rows, dtype=np.float64).reshape(-1, self.width)
-            columns = tuple(_narrowest(column) for column in matrix.T)
-            self.chunks.append(_Chunk(columns, groups))
-            self._reset_tail()
-        return self
-
-    def absorb(self, other: "_RowsAccumulator") -> None:
-        self.chunks.extend(other.compact().chunks)
-
-    def stacked(self) -> Tuple[List[np.ndarray], Optional[np.ndarray]]:
-        """Every gathered row as float64 columns, and the groups."""
-        self.compact()
-        columns = [
-            np.concatenate([_widened(chunk.columns[j]) for chunk in self.chunks])
-            if self.chunks
-            else np.zeros(0)
-            for j in range(self.width)
-        ]
-        groups = None
-        if self.grouped:
-            parts = [chunk.groups for chunk in self.chunks]
-            groups = np.concatenate(parts) if parts else np.zeros(0, np.int64)
-        return columns, groups
-
-
 # An example's rows: one per value of the output (one, for a scalar output).
 _RowReader = Callable[[metric_types.StandardMetricInputs], List[Tuple[float, ...]]]
 
@@ -305,39 +192,6 @@ class _ScoredRows:
         self, element: metric_types.StandardMetricInputs
     ) -> List[Tuple[float, ...]]:
         return [(p, label, w) for label, p, w in self._read(element) if w > 0.0]
-
-
-class _GatherCombiner(AbsorbingCombineFn):
-    """Gathers the rows ``read`` makes of every example.
-
-    ``examples_type`` (``PairedExamples``) turns the gathered columns into
-    what the figures read.
-    """
-
-    def __init__(
-        self, key: metric_types.MetricKey, read: _RowReader, examples_type: type
-    ):
-        self._key = key
-        self._read = read
-        self._examples_type = examples_type
-
-    def create_accumulator(self) -> _RowsAccumulator:
-        return _RowsAccumulator(self._examples_type.WIDTH, grouped=False)
-
-    def add_input(
-        self,
-        accumulator: _RowsAccumulator,
-        element: metric_types.StandardMetricInputs,
-    ) -> _RowsAccumulator:
-        for row in self._read(element):
-            accumulator.add(row, None)
-        return accumulator
-
-    def extract_output(self, accumulator: _RowsAccumulator) -> Dict[
-        metric_types.MetricKey, Any
-    ]:
-        columns, _ = accumulator.stacked()
-        return {self._key: self._examples_type.from_columns(columns)}
 
 
 class _SketchCombiner(AbsorbingCombineFn):
@@ -396,29 +250,6 @@ class _KeyArgs(NamedTuple):
         )
 
 
-def _gather_computation(
-    args: _KeyArgs,
-    read: _RowReader,
-    examples_type: type,
-    private_name: str,
-    **name_arguments: Any,
-) -> metric_types.MetricComputation:
-    """A private gathering step (its key named from ``private_name`` and the
-    arguments that tell it apart); identical ones are run once by TFMA."""
-    key = args.key(
-        metric_util.generate_private_name_from_arguments(
-            private_name,
-            class_weights=args.class_weights,
-            **name_arguments,
-        )
-    )
-    return metric_types.MetricComputation(
-        keys=[key],
-        preprocessors=None,
-        combiner=_GatherCombiner(key, read, examples_type),
-    )
-
-
 def _score_sketch_computation(args: _KeyArgs) -> metric_types.MetricComputation:
     """The sketch every single-model metric of a key but GAUC shares."""
     key = args.key(
@@ -434,7 +265,7 @@ def _score_sketch_computation(args: _KeyArgs) -> metric_types.MetricComputation:
 
 class _Figures(NamedTuple):
     """What a metric derives from a slice's summary (its sketch, or the
-    gathered pairs of the paired test).
+    paired test's comparison).
 
     ``compute`` returns one value per name in ``names``.
     """
@@ -444,13 +275,13 @@ class _Figures(NamedTuple):
 
 
 def _with_figures(
-    gather: metric_types.MetricComputation, args: _KeyArgs, spec: _Figures
+    summary: metric_types.MetricComputation, args: _KeyArgs, spec: _Figures
 ) -> metric_types.MetricComputations:
-    """The gathering step, then a derived step mapping ``spec``'s names to values.
+    """The summary's step, then a derived step mapping ``spec``'s names to values.
 
     The figures' keys carry the model, output, sub key and weighting of ``args``.
     """
-    source = gather.keys[0]
+    source = summary.keys[0]
     keys = [args.key(name) for name in spec.names]
 
     def result(
@@ -458,7 +289,7 @@ def _with_figures(
     ) -> Dict[metric_types.MetricKey, Any]:
         return dict(zip(keys, spec.compute(metrics[source])))
 
-    return [gather, metric_types.DerivedMetricComputation(keys=keys, result=result)]
+    return [summary, metric_types.DerivedMetricComputation(keys=keys, result=result)]
 
 
 def _per_key(

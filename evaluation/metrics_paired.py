@@ -2,25 +2,31 @@
 
 The blessing's regression test: is the candidate's AUC worse than the
 baseline's on the same examples? Unlike every other metric it reads two
-models, so it has its own gather of both models' scores of each example
-(candidate, baseline, label, weight), about 32 bytes per example, on the
-gathering machinery of ``evaluation.metrics_base``.
+models, and DeLong's test needs each example's place among the other
+class under both models, which is known only once the whole slice is seen.
+So its combiner keeps each example's (candidate, baseline, label, weight)
+in ``evaluation.spill.SpilledRows`` (bounded memory, the rest in files) and
+reads them twice at the end, a file at a time: once into a ``ScoreSketch``
+per model, then for each example's structural components from those
+sketches, summed into ``ranking.ComponentMoments``. Pairs within one of the
+sketch's bins count as ties, as in the AUC (``HistogramAUC``); with no two
+distinct scores in one bin the figures are the exact
+``ranking.paired_auc_difference``'s, the tests' oracle.
 """
 
 from __future__ import annotations
 
 import functools
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Tuple
 
 import numpy as np
-from tensorflow_model_analysis.metrics import metric_types
+from tensorflow_model_analysis.metrics import metric_types, metric_util
 from tensorflow_model_analysis.utils import model_util
 
 from evaluation import ranking
 from evaluation.metrics_base import (
     _ExampleReader,
     _Figures,
-    _gather_computation,
     _KeyArgs,
     _per_key,
     _with_figures,
@@ -30,44 +36,15 @@ from evaluation.metrics_names import (
     AUC_REGRESSION_P_VALUE_NAME,
     auc_change_names,
 )
+from evaluation.sketch import AbsorbingCombineFn, ScoreSketch
+from evaluation.spill import SpilledRows
 
 # Private (a leading '_'): TFMA drops it from its output.
-_PAIRED_EXAMPLES_NAME = "_paired_examples"
+_PAIRED_DIFFERENCE_NAME = "_paired_auc_difference"
 
 
-# --- Gathering both models' scores ------------------------------------------
-class PairedExamples:
-    """Both models' scores of a slice's examples with weight > 0, row by row.
-
-    Attributes: ``candidate``, ``baseline`` (the two models' scores of the
-    same output), ``labels``, ``weights`` (float64 arrays).
-    """
-
-    __slots__ = ("candidate", "baseline", "labels", "weights")
-    WIDTH = 4  # candidate score, baseline score, label, weight
-
-    def __init__(
-        self,
-        candidate: np.ndarray,
-        baseline: np.ndarray,
-        labels: np.ndarray,
-        weights: np.ndarray,
-    ):
-        self.candidate = candidate
-        self.baseline = baseline
-        self.labels = labels
-        self.weights = weights
-
-    @classmethod
-    def from_columns(
-        cls, columns: List[np.ndarray], groups: Optional[np.ndarray] = None
-    ):
-        """From the gathered columns; pairs are never grouped."""
-        del groups
-        return cls(*columns)
-
-    def __len__(self) -> int:
-        return len(self.labels)
+# --- Both models' scores, spilled, read twice --------------------------------
+_ROW_WIDTH = 4  # candidate score, baseline score, label, weight
 
 
 class _PairedRows:
@@ -93,21 +70,69 @@ class _PairedRows:
         ]
 
 
-def _paired_examples_computation(
-    args: _KeyArgs, baseline_model_name: str
+def _paired_difference(rows: SpilledRows) -> ranking.PairedAUCDifference:
+    """DeLong's paired comparison of the two models' AUCs over the rows."""
+    sketches = [ScoreSketch(), ScoreSketch()]
+    for candidate, baseline, labels, weights in rows.by_file():
+        sketches[0].absorb(ScoreSketch.of(candidate, labels, weights))
+        sketches[1].absorb(ScoreSketch.of(baseline, labels, weights))
+    positives = ranking.ComponentMoments.zeros(2)
+    negatives = ranking.ComponentMoments.zeros(2)
+    for *scores, labels, weights in rows.by_file():
+        placed = [sketch.placements(s) for sketch, s in zip(sketches, scores)]
+        positive, negative = ranking.class_masses(labels, weights)
+        positives.add(np.stack([v10 for v10, _ in placed]), positive)
+        negatives.add(np.stack([v01 for _, v01 in placed]), negative)
+    return ranking.PairedAUCDifference.of(
+        *ranking.delong_from_moments(positives, negatives)
+    )
+
+
+class _PairedCombiner(AbsorbingCombineFn):
+    """The slice's paired comparison, from its rows spilled to ``spill_dir``."""
+
+    def __init__(self, key: metric_types.MetricKey, read: _PairedRows, spill_dir: str):
+        self._key = key
+        self._read = read
+        self._spill_dir = spill_dir
+
+    def create_accumulator(self) -> SpilledRows:
+        return SpilledRows(_ROW_WIDTH, grouped=False, spill_dir=self._spill_dir)
+
+    def add_input(
+        self, rows: SpilledRows, element: metric_types.StandardMetricInputs
+    ) -> SpilledRows:
+        for row in self._read(element):
+            rows.add(row)
+        return rows
+
+    def extract_output(self, rows: SpilledRows) -> Dict[metric_types.MetricKey, Any]:
+        difference = _paired_difference(rows)
+        rows.delete()
+        return {self._key: difference}
+
+
+def _paired_difference_computation(
+    args: _KeyArgs, baseline_model_name: str, spill_dir: str
 ) -> metric_types.MetricComputation:
-    """The gather of both models' scores of every example."""
+    """The paired comparison of every slice, under a private key."""
+    key = args.key(
+        metric_util.generate_private_name_from_arguments(
+            _PAIRED_DIFFERENCE_NAME,
+            class_weights=args.class_weights,
+            baseline=baseline_model_name,
+        )
+    )
     read = _PairedRows(args.reader(args.model_name), args.reader(baseline_model_name))
-    return _gather_computation(
-        args, read, PairedExamples, _PAIRED_EXAMPLES_NAME, baseline=baseline_model_name
+    return metric_types.MetricComputation(
+        keys=[key], preprocessors=None, combiner=_PairedCombiner(key, read, spill_dir)
     )
 
 
 # --- PairedAUCTest ----------------------------------------------------------
-def _paired_auc_values(examples: PairedExamples, margin: float) -> List[float]:
-    difference = ranking.paired_auc_difference(
-        examples.candidate, examples.baseline, examples.labels, examples.weights
-    )
+def _paired_auc_values(
+    difference: ranking.PairedAUCDifference, margin: float
+) -> List[float]:
     return [
         difference.regression_p_value(margin),
         difference.delta,
@@ -150,9 +175,9 @@ def _no_baseline_computation(
 
 
 def _paired_auc_computations(
-    args: _KeyArgs, **config: Any
+    args: _KeyArgs, spill_dir: str = "", **config: Any
 ) -> metric_types.MetricComputations:
-    """Per candidate model of the spec: the paired gather and its figures.
+    """Per candidate model of the spec: the paired comparison and its figures.
 
     Nothing for the baseline itself (its keys would compare it with itself);
     the p-value alone when the EvalConfig has no baseline.
@@ -164,7 +189,8 @@ def _paired_auc_computations(
         return _no_baseline_computation(args.key(spec.names[0]))
     if args.model_name == baseline.name:
         return []
-    return _with_figures(_paired_examples_computation(args, baseline.name), args, spec)
+    comparison = _paired_difference_computation(args, baseline.name, spill_dir)
+    return _with_figures(comparison, args, spec)
 
 
 class PairedAUCTest(metric_types.Metric):
@@ -173,8 +199,9 @@ class PairedAUCTest(metric_types.Metric):
     For each candidate model of the MetricsSpec (name the candidate and the
     baseline in ``model_names``), one combiner reads both models' scores of
     the output for every example with weight > 0, as TFMA's
-    ``ModelCosineSimilarity`` does, and DeLong's paired test
-    (``ranking.paired_auc_difference``) compares the two exact AUCs.  The
+    ``ModelCosineSimilarity`` does, and DeLong's paired test compares the
+    two AUCs (module docstring: the sketch's bins, rows spilled to
+    ``spill_dir``, empty for the local temporary directory).  The
     figures, keyed by the candidate's model name (not as a diff, so that a
     value threshold applies to them):
 
@@ -197,10 +224,12 @@ class PairedAUCTest(metric_types.Metric):
         name: str = AUC_REGRESSION_P_VALUE_NAME,
         change_name: str = AUC_CHANGE_NAME,
         margin: float = 0.0,
+        spill_dir: str = "",
     ):
         super().__init__(
             _per_key(_paired_auc_computations),
             name=name,
             change_name=change_name,
             margin=margin,
+            spill_dir=spill_dir,
         )

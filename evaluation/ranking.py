@@ -405,15 +405,51 @@ def _structural_components(
     return v10, v01
 
 
-def _frequency_covariance(columns: np.ndarray, mass: np.ndarray) -> np.ndarray:
-    """Unbiased covariance of the rows of ``columns`` under frequency weights.
+@dataclasses.dataclass
+class ComponentMoments:
+    """Sums over one class of the DeLong structural components of k scores:
+    the class mass, sum m v (k) and sum m v v' (k x k). Sums over disjoint
+    parts of a slice add up, so a slice can be read a file at a time."""
 
-    sum m (x - mean)(y - mean) / (sum m - 1): for integer masses, the
-    covariance of the data with every example repeated m times.
-    """
-    total = float(np.sum(mass))
-    centred = columns - (columns @ mass / total)[:, None]
-    return (centred * mass) @ centred.T / (total - 1.0)
+    mass: float
+    first: np.ndarray
+    second: np.ndarray
+
+    @classmethod
+    def zeros(cls, k: int) -> "ComponentMoments":
+        return cls(0.0, np.zeros(k), np.zeros((k, k)))
+
+    def add(self, components: np.ndarray, mass: np.ndarray) -> None:
+        """Adds examples: ``components`` (k, n), their class ``mass`` (n)."""
+        self.mass += float(np.sum(mass))
+        self.first += components @ mass
+        self.second += (components * mass) @ components.T
+
+    def covariance(self) -> np.ndarray:
+        """Unbiased covariance under frequency weights: sum m (v - mean)(v -
+        mean)' / (sum m - 1), for integer masses the covariance of the data
+        with every example repeated m times."""
+        mean = self.first / self.mass
+        return (self.second - self.mass * np.outer(mean, mean)) / (self.mass - 1.0)
+
+
+def delong_from_moments(
+    positives: ComponentMoments, negatives: ComponentMoments
+) -> "tuple[np.ndarray, np.ndarray]":
+    """The AUCs (mean V10 over the positives) and DeLong's covariance S10 /
+    n1 + S01 / n0; NaN covariance when a class mass is <= 1 (no spread to
+    estimate), NaN AUCs without both classes."""
+    k = len(positives.first)
+    if not (positives.mass > 0.0 and negatives.mass > 0.0):
+        return np.full(k, np.nan), np.full((k, k), np.nan)
+    aucs = positives.first / positives.mass
+    if positives.mass <= 1.0 or negatives.mass <= 1.0:
+        return aucs, np.full((k, k), np.nan)
+    covariance = (
+        positives.covariance() / positives.mass
+        + negatives.covariance() / negatives.mass
+    )
+    return aucs, covariance
 
 
 def delong_covariance(
@@ -425,27 +461,18 @@ def delong_covariance(
     covariance is S10 / n1 + S01 / n0, S10 and S01 the k x k covariances of
     the structural components over the positives and the negatives.  It is
     what makes two AUCs of the same examples comparable: their errors are
-    correlated, often strongly.  NaN covariance when a class mass is <= 1
-    (no spread to estimate), NaN AUCs without both classes.
+    correlated, often strongly.  See ``delong_from_moments`` for the NaNs.
     """
     scores = np.atleast_2d(np.asarray(scores, dtype=np.float64))
     weights = np.ones(scores.shape[1]) if weights is None else weights
     positive, negative = class_masses(labels, weights)
-    positives, negatives = float(np.sum(positive)), float(np.sum(negative))
     k = scores.shape[0]
-    if not (positives > 0.0 and negatives > 0.0):
-        return np.full(k, np.nan), np.full((k, k), np.nan)
-    components = [_structural_components(s, positive, negative) for s in scores]
-    v10 = np.stack([c[0] for c in components])
-    v01 = np.stack([c[1] for c in components])
-    aucs = v10 @ positive / positives
-    if positives <= 1.0 or negatives <= 1.0:
-        return aucs, np.full((k, k), np.nan)
-    covariance = (
-        _frequency_covariance(v10, positive) / positives
-        + _frequency_covariance(v01, negative) / negatives
-    )
-    return aucs, covariance
+    positives, negatives = ComponentMoments.zeros(k), ComponentMoments.zeros(k)
+    if np.sum(positive) > 0.0 and np.sum(negative) > 0.0:
+        components = [_structural_components(s, positive, negative) for s in scores]
+        positives.add(np.stack([c[0] for c in components]), positive)
+        negatives.add(np.stack([c[1] for c in components]), negative)
+    return delong_from_moments(positives, negatives)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -456,6 +483,18 @@ class PairedAUCDifference:
     baseline_auc: float
     delta: float  # candidate - baseline
     standard_error: float  # of delta
+
+    @classmethod
+    def of(cls, aucs: np.ndarray, covariance: np.ndarray) -> "PairedAUCDifference":
+        """From the (candidate, baseline) AUCs and their 2 x 2 DeLong
+        covariance: the variance of the change is c' S c, c = (1, -1)."""
+        contrast = np.array([1.0, -1.0])
+        return cls(
+            candidate_auc=float(aucs[0]),
+            baseline_auc=float(aucs[1]),
+            delta=float(aucs[0] - aucs[1]),
+            standard_error=_standard_error(float(contrast @ covariance @ contrast)),
+        )
 
     def interval(self) -> Tuple[float, float]:
         """The normal ``CONFIDENCE_LEVEL`` interval of the AUC change."""
@@ -493,15 +532,8 @@ def paired_auc_difference(
     eval draw to the next, so their difference is far less noisy than
     either AUC.
     """
-    aucs, covariance = delong_covariance(
-        np.stack([candidate, baseline]), labels, weights
-    )
-    contrast = np.array([1.0, -1.0])
-    return PairedAUCDifference(
-        candidate_auc=float(aucs[0]),
-        baseline_auc=float(aucs[1]),
-        delta=float(aucs[0] - aucs[1]),
-        standard_error=_standard_error(float(contrast @ covariance @ contrast)),
+    return PairedAUCDifference.of(
+        *delong_covariance(np.stack([candidate, baseline]), labels, weights)
     )
 
 

@@ -160,6 +160,22 @@ class ScoreSketch:
         pairs = np.sum(positive * (below + 0.5 * negative))
         return float(pairs / (np.sum(positive) * np.sum(negative)))
 
+    def placements(self, scores: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+        """DeLong's structural components of examples of this sketch with
+        these scores, pairs within a bin as ties: V10 (as a positive), the
+        share of the negative mass it outscores; V01 (as a negative), the
+        share of the positive mass that outscores it. Their means over the
+        classes give ``auc``. The scores must be of the sketch's examples
+        (their bins are occupied)."""
+        positive, negative = self.column(POSITIVE), self.column(NEGATIVE)
+        index = np.searchsorted(self.bins, logit_bins(scores))
+        below = np.cumsum(negative) - negative
+        above = np.sum(positive) - np.cumsum(positive)
+        with np.errstate(divide="ignore", invalid="ignore"):  # a class missing
+            v10 = (below[index] + 0.5 * negative[index]) / np.sum(negative)
+            v01 = (above[index] + 0.5 * positive[index]) / np.sum(positive)
+        return v10, v01
+
     def tie_bound(self) -> float:
         """The most the AUC can be off the exact one: half the share of
         positive/negative pairs that share a bin."""

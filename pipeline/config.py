@@ -95,9 +95,9 @@ class PipelineConfig:
     serving_model_name: str = "esm2"
     # Score against the true probabilities; default: when the logs have them.
     groundtruth: Optional[bool] = None
-    # Where the Evaluator's GAUC spills each slice's rows (every Beam worker
-    # must reach it: evaluation/metrics_group_auc.py); default
-    # <pipeline_root>/tmp/gauc-spill, under the artifact root.
+    # Where the Evaluator's GAUC and paired test spill each slice's rows
+    # (every Beam worker must reach it: evaluation/spill.py); default
+    # <pipeline_root>/tmp/evaluator-spill, under the artifact root.
     evaluator_spill_dir: Optional[str] = None
 
     @property
@@ -110,10 +110,10 @@ class PipelineConfig:
         return _absolute(os.path.join(root, self.pipeline_name))
 
     @property
-    def gauc_spill_dir(self) -> str:
+    def spill_dir(self) -> str:
         return _absolute(
             self.evaluator_spill_dir
-            or os.path.join(self.pipeline_root, "tmp", "gauc-spill")
+            or os.path.join(self.pipeline_root, "tmp", "evaluator-spill")
         )
 
     @property

@@ -83,9 +83,9 @@ def create_pipeline(
         <push_base_directory>/<version>/, the layout TF Serving watches.
       groundtruth: also score the eval split against the true probabilities
         (synthetic logs only: <input_base>/groundtruth/).
-      evaluator_spill_dir: where the Evaluator's GAUC spills each slice's
-        rows; every Beam worker must reach it. Empty: the local temporary
-        directory.
+      evaluator_spill_dir: where the Evaluator's GAUC and paired test spill
+        each slice's rows; every Beam worker must reach it. Empty: the local
+        temporary directory.
       beam_pipeline_args: Beam options for every Beam-based component.
       enable_cache: reuse the results of an identical earlier execution.
       metadata_connection_config: ML Metadata store; None lets the runner

@@ -55,7 +55,7 @@ def build_pipeline(
         blessing=config.blessing,
         push_base_directory=config.push_base_directory,
         groundtruth=config.has_groundtruth,
-        evaluator_spill_dir=config.gauc_spill_dir,
+        evaluator_spill_dir=config.spill_dir,
         beam_pipeline_args=config.beam_pipeline_args,
         enable_cache=config.enable_cache,
         metadata_connection_config=(

@@ -20,13 +20,15 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
+import scipy.special
 import scipy.stats
 import tensorflow_model_analysis as tfma
 from apache_beam.options.pipeline_options import PipelineOptions
 from sklearn.metrics import roc_auc_score
+from tensorflow_model_analysis.metrics import metric_types
 from tfx_bsl.arrow import table_util
 
-from evaluation import metrics, ranking
+from evaluation import metrics, metrics_paired, ranking, spill
 from evaluation.results import load_metrics
 
 PIPELINE_ARGS = ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
@@ -222,14 +224,22 @@ def test_delong_standard_error_matches_the_spread_over_draws():
 
 
 # --- Through TFMA --------------------------------------------------------------------
+def _probability(logits: np.ndarray) -> np.ndarray:
+    """Probabilities whose logits are multiples of 0.01: distinct scores lie
+    in distinct bins of the paired test's sketches, so its figures are the
+    exact ones (equal scores are ties either way)."""
+    return scipy.special.expit(np.round(logits, 2))
+
+
 def _case(case: str, rng, n: int = 600) -> pd.DataFrame:
     labels = rng.integers(0, 2, n)
     weights = rng.choice([0.0, 1.0, 2.0], n, p=[0.2, 0.5, 0.3])
-    baseline = labels + rng.normal(0, 0.7, n)
+    logits = labels + rng.normal(0, 0.7, n)
+    baseline = _probability(logits)
     candidate = {
         SAME: baseline,
         SHUFFLED: rng.permutation(baseline),
-        NOISIER: baseline + rng.normal(0, 0.6, n),
+        NOISIER: _probability(logits + rng.normal(0, 0.6, n)),
         CONSTANT: np.full(n, 0.25),
     }[case]
     return pd.DataFrame(
@@ -441,3 +451,70 @@ def test_without_a_baseline_only_a_passing_p_value_is_stored():
         (CONSTANT, metrics.AUC_CHANCE_P_VALUE_NAME),
         (SHUFFLED, metrics.AUC_CHANCE_P_VALUE_NAME),
     }
+
+
+# --- The paired comparison's rows, spilled ----------------------------------------------
+def _paired_combiner(spill_dir: str):
+    eval_config = _eval_config(baseline=True)
+    computations = metrics_paired._paired_auc_computations(
+        metrics._KeyArgs(eval_config, tfma.CANDIDATE_KEY, "", None, None, None, True),
+        spill_dir=spill_dir,
+    )
+    return computations[0].combiner
+
+
+def _paired_inputs(candidate, baseline, label, weight):
+    return metric_types.StandardMetricInputs(
+        labels=np.array([label]),
+        predictions={
+            tfma.CANDIDATE_KEY: np.array([candidate]),
+            tfma.BASELINE_KEY: np.array([baseline]),
+        },
+        example_weights=np.array([weight]),
+    )
+
+
+def test_paired_comparison_spilled_across_workers_is_within_the_sketch_ties_of_exact(
+    tmp_path, monkeypatch
+):
+    """Continuous scores, 3,000 examples filled into three accumulators that
+    spill every 200 rows, then merged: the change and its SE are DeLong's
+    exact ones up to the pairs within one sketch bin, and equal (to
+    rounding) to the same rows held in memory; the files are deleted."""
+    rng = np.random.default_rng(11)
+    n = 3000
+    labels = (rng.uniform(size=n) < 0.1).astype(float)
+    logits = 2.0 * labels + rng.normal(-3.0, 1.0, n)
+    candidate = scipy.special.expit(logits + rng.normal(0, 0.3, n))
+    baseline = scipy.special.expit(logits + rng.normal(0, 0.6, n))
+    weights = rng.choice([0.0, 1.0, 2.0], n, p=[0.2, 0.5, 0.3])
+    rows = list(zip(candidate, baseline, labels, weights))
+
+    def compare(spill_rows: int, parts: int):
+        monkeypatch.setattr(spill, "SPILL_ROWS", spill_rows)
+        combiner = _paired_combiner(str(tmp_path / "spill"))
+        accumulators = []
+        for part in np.array_split(np.arange(n), parts):
+            accumulator = combiner.create_accumulator()
+            for i in part:
+                accumulator = combiner.add_input(accumulator, _paired_inputs(*rows[i]))
+            accumulators.append(combiner.compact(accumulator))
+        merged = combiner.merge_accumulators(accumulators)
+        files = len(merged.files)
+        (difference,) = combiner.extract_output(merged).values()
+        return difference, files
+
+    spilled, files = compare(200, 3)
+    held, no_files = compare(10**6, 1)
+    assert files >= 10 and no_files == 0  # about 2,400 rows of weight > 0
+    assert not list((tmp_path / "spill").iterdir())
+    assert spilled.delta == pytest.approx(held.delta, abs=1e-12)
+    assert spilled.standard_error == pytest.approx(held.standard_error, rel=1e-9)
+    kept = weights > 0
+    exact = ranking.paired_auc_difference(
+        candidate[kept], baseline[kept], labels[kept], weights[kept]
+    )
+    assert spilled.delta == pytest.approx(exact.delta, abs=1e-4)
+    assert spilled.candidate_auc == pytest.approx(exact.candidate_auc, abs=1e-4)
+    assert spilled.standard_error == pytest.approx(exact.standard_error, rel=1e-3)
+    assert spilled.delta > 0.01  # the less noisy candidate is better

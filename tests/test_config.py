@@ -75,17 +75,17 @@ def test_blessing_flags_set_the_tests():
     assert blessing.min_ctcvr_auc is None  # not given: default kept
 
 
-def test_artifact_root_moves_the_pipeline_root_and_the_gauc_spill_dir():
-    """A bucket artifact root puts the artifacts and GAUC's spill files where
-    cluster workers reach them; ML Metadata stays in the workdir."""
+def test_artifact_root_moves_the_pipeline_root_and_the_evaluator_spill_dir():
+    """A bucket artifact root puts the artifacts and the Evaluator's spill
+    files where cluster workers reach them; ML Metadata stays in the workdir."""
     config, _ = parse_config(
         ["--workdir", "/tmp/w", "--artifact-root", "gs://bucket/esm2"]
     )
     assert config.pipeline_root == "gs://bucket/esm2/esm2"
-    assert config.gauc_spill_dir == "gs://bucket/esm2/esm2/tmp/gauc-spill"
+    assert config.spill_dir == "gs://bucket/esm2/esm2/tmp/evaluator-spill"
     assert config.metadata_path == "/tmp/w/metadata.sqlite"
     local, _ = parse_config(["--workdir", "/tmp/w"])
     assert local.pipeline_root == "/tmp/w/pipeline_root/esm2"
-    assert local.gauc_spill_dir == "/tmp/w/pipeline_root/esm2/tmp/gauc-spill"
+    assert local.spill_dir == "/tmp/w/pipeline_root/esm2/tmp/evaluator-spill"
     chosen, _ = parse_config(["--evaluator-spill-dir", "/scratch/spill"])
-    assert chosen.gauc_spill_dir == "/scratch/spill"
+    assert chosen.spill_dir == "/scratch/spill"

@@ -438,16 +438,12 @@ def _auc(
     label: str,
     mask=None,
     score_set: str = CANDIDATE,
-    exact: bool = False,
 ) -> float:
-    """The Evaluator's AUC of a score set (``exact``: the rank AUC, which the
-    paired test compares)."""
+    """The Evaluator's AUC of a score set, which the paired test compares too."""
     scores = columns[_score_feature(score_set, output)]
     labels = columns[label]
     if mask is not None:
         scores, labels = scores[mask], labels[mask]
-    if exact:
-        return roc_auc_score(labels, scores)
     # The Evaluator's AUC is the sketch's; how close that is to the exact AUC
     # is tests/test_sketch.py's to check.
     sketched = ScoreSketch.of(scores, labels)
@@ -549,10 +545,8 @@ def test_paired_comparison_against_a_better_baseline(data, worse_than_baseline_r
         (ec.CVR_AUC, features.OUTPUT_PCVR, clicked),
         (ec.CTCVR_AUC, features.OUTPUT_PCTCVR, None),
     ):
-        expected = _auc(
-            columns, output_name, features.LABEL_PURCHASE, mask, exact=True
-        ) - _auc(
-            columns, output_name, features.LABEL_PURCHASE, mask, BETTER, exact=True
+        expected = _auc(columns, output_name, features.LABEL_PURCHASE, mask) - _auc(
+            columns, output_name, features.LABEL_PURCHASE, mask, BETTER
         )
         assert expected < -0.05
         figures = comparison[name]

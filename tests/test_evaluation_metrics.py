@@ -30,7 +30,7 @@ from tensorflow_model_analysis import constants
 from tensorflow_model_analysis.metrics import metric_types
 from tfx_bsl.arrow import table_util
 
-from evaluation import metrics, metrics_group_auc, ranking
+from evaluation import metrics, metrics_group_auc, ranking, spill
 from evaluation.sketch import ScoreSketch
 from evaluation.results import load_metrics
 
@@ -256,7 +256,7 @@ def run():
     # Made by the first spill: its existence says the run spilled.
     spill_dir = os.path.join(tempfile.mkdtemp(prefix="gauc_spill_"), "spill")
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(metrics_group_auc, "SPILL_ROWS", 100)
+        patch.setattr(spill, "SPILL_ROWS", 100)
         with beam.Pipeline(options=PipelineOptions(PIPELINE_ARGS)) as pipeline:
             _ = (
                 pipeline
@@ -316,7 +316,7 @@ def test_gauc_split_across_workers_and_spilled_is_the_exact_gauc(
     """What several workers do: fill accumulators apart (each spilling its
     rows to files every 40 rows), compact some, merge; the GAUC is the one
     ``ranking.group_auc`` computes on all rows at once, and the files go."""
-    monkeypatch.setattr(metrics_group_auc, "SPILL_ROWS", 40)
+    monkeypatch.setattr(spill, "SPILL_ROWS", 40)
     spill_dir = tmp_path / "spill"
     rng = np.random.default_rng(5)
     n = 1200
@@ -341,7 +341,7 @@ def test_gauc_split_across_workers_and_spilled_is_the_exact_gauc(
         [accumulators[0], combiner.create_accumulator(), *accumulators[1:]]
     )
     kept = frame[frame[WEIGHT] > 0] if weighted else frame
-    assert len(_spill_files(spill_dir)) == len(merged.spills) >= len(kept) // 40
+    assert len(_spill_files(spill_dir)) == len(merged.files) >= len(kept) // 40
     gauc, users = combiner.extract_output(merged).values()
 
     want = ranking.group_auc(
@@ -363,23 +363,23 @@ def test_what_a_gauc_accumulator_shuffles_does_not_grow_with_its_rows(
     before a shuffle, the rows go to files: the pickled accumulator (what
     Beam moves between workers) holds paths and a few rows, and the Python
     tuples stay under COMPACT_EVERY."""
-    monkeypatch.setattr(metrics_group_auc, "SPILL_ROWS", 1000)
-    monkeypatch.setattr(metrics_group_auc, "SPILL_BEFORE_SHUFFLE", 100)
+    monkeypatch.setattr(spill, "SPILL_ROWS", 1000)
+    monkeypatch.setattr(spill, "SPILL_BEFORE_SHUFFLE", 100)
     combiner = _group_auc_combiner(False, str(tmp_path))
     accumulator = combiner.create_accumulator()
     for i in range(5250):
         row = pd.Series({SCORE: i / 5250, LABEL: i % 2, WEIGHT: 1.0, USER: i % 7})
         accumulator = combiner.add_input(accumulator, _metric_inputs(row))
-        assert len(accumulator.memory.rows) < metrics.COMPACT_EVERY
-    assert len(accumulator.spills) == 5 and accumulator.held == 250
+        assert len(accumulator.memory.rows) < spill.COMPACT_EVERY
+    assert len(accumulator.files) == 5 and accumulator.held == 250
     shuffled = pickle.dumps(combiner.compact(accumulator))
-    assert len(accumulator.spills) == 6 and accumulator.held == 0
+    assert len(accumulator.files) == 6 and accumulator.held == 0
     assert len(shuffled) < 2000  # six paths; 250 rows took 3,250 bytes
     for i in range(99):  # too few to be worth a file
         row = pd.Series({SCORE: 0.5, LABEL: 0, WEIGHT: 1.0, USER: 0})
         accumulator = combiner.add_input(accumulator, _metric_inputs(row))
     combiner.compact(accumulator)
-    assert len(accumulator.spills) == 6 and accumulator.held == 99
+    assert len(accumulator.files) == 6 and accumulator.held == 99
     gauc, users = combiner.extract_output(accumulator).values()
     # Within a user, scores rise with i and labels alternate: each user's
     # negatives and positives interleave almost evenly.
@@ -631,8 +631,6 @@ def test_binned_calibration_folds_out_of_range_scores_into_the_end_bins():
 
 
 def test_gathered_columns_are_narrowed_without_changing_a_value():
-    from evaluation import metrics_base
-
     rng = np.random.default_rng(0)
     columns = {
         "weights of 1": np.ones(100),
@@ -643,18 +641,16 @@ def test_gathered_columns_are_narrowed_without_changing_a_value():
         "empty": np.zeros(0),
     }
     for name, column in columns.items():
-        narrow = metrics_base._narrowest(column)
-        np.testing.assert_array_equal(metrics_base._widened(narrow), column, name)
-    assert isinstance(metrics_base._narrowest(columns["weights of 1"]), metrics_base._Repeated)
-    assert metrics_base._narrowest(columns["labels"]).dtype == np.uint8
-    assert metrics_base._narrowest(columns["float32 scores"]).dtype == np.float32
-    assert metrics_base._narrowest(columns["float64 scores"]).dtype == np.float64
+        narrow = spill._narrowest(column)
+        np.testing.assert_array_equal(spill._widened(narrow), column, name)
+    assert isinstance(spill._narrowest(columns["weights of 1"]), spill._Repeated)
+    assert spill._narrowest(columns["labels"]).dtype == np.uint8
+    assert spill._narrowest(columns["float32 scores"]).dtype == np.float32
+    assert spill._narrowest(columns["float64 scores"]).dtype == np.float64
 
 
 def test_a_gauc_row_takes_13_bytes_in_a_chunk():
-    from evaluation import metrics_base
-
-    accumulator = metrics_base._RowsAccumulator(3, grouped=True)
+    accumulator = spill._RowsAccumulator(3, grouped=True)
     scores = np.random.default_rng(1).uniform(0, 1, 1000).astype(np.float32)
     for i, score in enumerate(scores):
         accumulator.add((float(score), float(i % 2), 1.0), i)
