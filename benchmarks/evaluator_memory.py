@@ -10,9 +10,11 @@ exceeds the split) to one file, and the Evaluator's computation (the
 pipeline's EvalConfig, TFMA in-process on one Beam worker, as
 ``benchmarks/evaluator_bench.py``) runs in a fresh process whose peak
 resident memory (``ru_maxrss``) is printed beside its wall time: once with
-the full EvalConfig and once without GAUC (the one figure that needs each
-user's examples: it spills them to files, ``evaluation/metrics_group_auc.py``,
-so the two should grow alike). ``--code-dir`` runs the children from another
+the full EvalConfig, once without GAUC and once with a baseline model (the
+same model twice, as the pipeline's runs after the first have: the paired
+DeLong test). GAUC and the paired test are the figures that need the
+examples themselves; they spill them to files (``evaluation/spill.py``), so
+all three should grow alike. ``--configs`` picks some. ``--code-dir`` runs the children from another
 checkout of the project (e.g. a ``git worktree`` of an older commit) on the
 same files, so the before and after of a change are measured alike.
 """
@@ -36,23 +38,29 @@ except ImportError:  # run as benchmarks/evaluator_memory.py: its folder is on s
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
-CONFIGS = ("full", "without GAUC")
+CONFIGS = ("full", "without GAUC", "with baseline")
 
 
 def child(model_dir: str, data_path: str, config: str) -> None:
     """One Evaluator run; prints its seconds and peak RSS as JSON."""
     os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+    import tensorflow_model_analysis as tfma
+
     from evaluation.eval_config import build_eval_config
     from evaluation.offline import run_tfma
 
-    eval_config = build_eval_config("esm2")
-    if config != CONFIGS[0]:
+    baseline = config == "with baseline"
+    eval_config = build_eval_config("esm2", baseline=baseline)
+    models = {"": model_dir}
+    if baseline:  # the same model as its own baseline: the pipeline's second run
+        models = {tfma.CANDIDATE_KEY: model_dir, tfma.BASELINE_KEY: model_dir}
+    if config == "without GAUC":
         for spec in eval_config.metrics_specs:
             kept = [m for m in spec.metrics if m.class_name != "GroupAUC"]
             del spec.metrics[:]
             spec.metrics.extend(kept)
     start = time.perf_counter()
-    run_tfma(eval_config, {"": model_dir}, data_path, tempfile.mkdtemp())
+    run_tfma(eval_config, models, data_path, tempfile.mkdtemp())
     seconds = time.perf_counter() - start
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({"seconds": seconds, "peak_mb": peak_mb}))
