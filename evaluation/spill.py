@@ -22,8 +22,10 @@ file at a time. Either way the largest array held is a part or a file.
 The directory must be one every Beam worker can read and write: the local
 temporary directory on one machine (the default), a bucket path
 (``gs://...``, through ``tf.io.gfile``) on Dataflow. ``delete`` removes a
-slice's files once its figures are computed; a retried extraction after
-that would not find them.
+slice's files once its figures are computed, so the rows can be read only
+once: TFMA's confidence intervals, which extract the same accumulators
+many times (the pipeline does not ask for them), fail with an error that
+says so.
 """
 
 from __future__ import annotations
@@ -219,6 +221,19 @@ def _read(npz: Any, part: int, width: int) -> Tuple[Columns, Optional[np.ndarray
     return columns, groups
 
 
+def _opened(path: str) -> Any:
+    """The spill file at ``path``, open for reading, or an error saying why
+    it is gone."""
+    if not tf.io.gfile.exists(path):
+        raise FileNotFoundError(
+            f"spilled rows {path} are gone: a slice's rows are read once and "
+            "deleted (evaluation/spill.py). TFMA's confidence intervals read "
+            "the same accumulator again, which GAUC and the paired test do "
+            "not support; or another process cleaned the spill directory."
+        )
+    return tf.io.gfile.GFile(path, "rb")
+
+
 class SpilledRows:
     """A slice's rows of ``width`` floats (and a group hash, when
     ``grouped``): fewer than ``spill_rows`` in memory, the rest in files."""
@@ -275,7 +290,7 @@ class SpilledRows:
         columns, _ = self.memory.stacked()
         yield columns
         for path in self.files:
-            with tf.io.gfile.GFile(path, "rb") as handle:
+            with _opened(path) as handle:
                 npz = np.load(handle)
                 parts = [_read(npz, part, self.width)[0] for part in self._parts()]
             yield [np.concatenate([p[j] for p in parts]) for j in range(self.width)]
@@ -287,7 +302,7 @@ class SpilledRows:
             raise ValueError("by_part needs grouped rows")
         columns, groups = self.memory.stacked()
         in_memory = _part_of(groups, PARTITIONS)
-        handles = [tf.io.gfile.GFile(path, "rb") for path in self.files]
+        handles = [_opened(path) for path in self.files]
         try:
             files = [np.load(handle) for handle in handles]
             for part in range(PARTITIONS):

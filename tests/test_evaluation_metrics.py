@@ -386,6 +386,23 @@ def test_what_a_gauc_accumulator_shuffles_does_not_grow_with_its_rows(
     assert users == 7 and 0.45 < gauc < 0.55
 
 
+def test_spilled_rows_read_twice_fail_with_a_clear_error(tmp_path, monkeypatch):
+    """The files go once a slice's GAUC is computed; extracting the same
+    accumulator again (TFMA's confidence intervals would) says why."""
+    monkeypatch.setattr(spill, "SPILL_ROWS", 10)
+    combiner = _group_auc_combiner(False, str(tmp_path))
+    accumulator = combiner.create_accumulator()
+    for i in range(25):
+        row = pd.Series({SCORE: i / 25, LABEL: i % 2, WEIGHT: 1.0, USER: i % 3})
+        accumulator = combiner.add_input(accumulator, _metric_inputs(row))
+    paths = list(accumulator.files)
+    copy = pickle.loads(pickle.dumps(accumulator))
+    combiner.extract_output(accumulator)
+    with pytest.raises(FileNotFoundError, match="read once and deleted"):
+        combiner.extract_output(copy)
+    assert paths and not any(os.path.exists(p) for p in paths)
+
+
 def test_group_hashes_are_stable_across_processes_and_encodings():
     here = [metrics.group_hash(v) for v in (b"u-1", "u-1", "u-2", 17, "17")]
     assert here[0] == here[1] and here[3] == here[4]
