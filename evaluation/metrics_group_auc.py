@@ -24,8 +24,7 @@ from tensorflow_model_analysis.utils import util as tfma_util
 from evaluation import ranking
 from evaluation.metrics_base import _KeyArgs, _per_key, _ScoredRows
 from evaluation.metrics_names import GROUP_AUC_NAME, group_auc_count_name
-from evaluation.sketch import AbsorbingCombineFn
-from evaluation.spill import SpilledRows
+from evaluation.spill import SpilledRows, SpillingCombineFn
 from transform import features
 
 _ROW_WIDTH = 3  # score, label, weight: a row of ``_ScoredRows``
@@ -63,7 +62,7 @@ def group_hash(value: Any) -> int:
     return int.from_bytes(digest, "little", signed=True)
 
 
-class _GroupAUCCombiner(AbsorbingCombineFn):
+class _GroupAUCCombiner(SpillingCombineFn):
     """GAUC and its user count from each slice's rows, spilled by user."""
 
     def __init__(
@@ -74,14 +73,11 @@ class _GroupAUCCombiner(AbsorbingCombineFn):
         weight_by_impressions: bool,
         spill_dir: str,
     ):
+        super().__init__(_ROW_WIDTH, grouped=True, spill_dir=spill_dir)
         self._keys = keys
         self._read = read
         self._group_key = group_key
         self._weight_by_impressions = weight_by_impressions
-        self._spill_dir = spill_dir
-
-    def create_accumulator(self) -> SpilledRows:
-        return SpilledRows(_ROW_WIDTH, grouped=True, spill_dir=self._spill_dir)
 
     def add_input(
         self, rows: SpilledRows, element: metric_types.StandardMetricInputs

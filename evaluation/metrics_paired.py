@@ -36,8 +36,8 @@ from evaluation.metrics_names import (
     AUC_REGRESSION_P_VALUE_NAME,
     auc_change_names,
 )
-from evaluation.sketch import AbsorbingCombineFn, ScoreSketch
-from evaluation.spill import SpilledRows
+from evaluation.sketch import ScoreSketch
+from evaluation.spill import SpilledRows, SpillingCombineFn
 
 # Private (a leading '_'): TFMA drops it from its output.
 _PAIRED_DIFFERENCE_NAME = "_paired_auc_difference"
@@ -88,16 +88,13 @@ def _paired_difference(rows: SpilledRows) -> ranking.PairedAUCDifference:
     )
 
 
-class _PairedCombiner(AbsorbingCombineFn):
+class _PairedCombiner(SpillingCombineFn):
     """The slice's paired comparison, from its rows spilled to ``spill_dir``."""
 
     def __init__(self, key: metric_types.MetricKey, read: _PairedRows, spill_dir: str):
+        super().__init__(_ROW_WIDTH, grouped=False, spill_dir=spill_dir)
         self._key = key
         self._read = read
-        self._spill_dir = spill_dir
-
-    def create_accumulator(self) -> SpilledRows:
-        return SpilledRows(_ROW_WIDTH, grouped=False, spill_dir=self._spill_dir)
 
     def add_input(
         self, rows: SpilledRows, element: metric_types.StandardMetricInputs

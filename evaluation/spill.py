@@ -39,6 +39,8 @@ from typing import Any, Dict, Iterator, List, NamedTuple, Optional, Tuple
 import numpy as np
 import tensorflow as tf
 
+from evaluation.sketch import AbsorbingCombineFn
+
 
 # Rows held in memory before they spill: 2^18 rows of 13 bytes take about
 # 3.4 MB; a spill holds a few copies of that at most.
@@ -328,3 +330,16 @@ class SpilledRows:
         for path in self.files:
             tf.io.gfile.remove(path)
         self.files = []
+
+
+class SpillingCombineFn(AbsorbingCombineFn):
+    """A combiner whose accumulator is a slice's ``SpilledRows`` of ``width``
+    floats (and a group hash when ``grouped``), spilled to ``spill_dir``."""
+
+    def __init__(self, width: int, grouped: bool, spill_dir: str):
+        self._width = width
+        self._grouped = grouped
+        self._spill_dir = spill_dir
+
+    def create_accumulator(self) -> SpilledRows:
+        return SpilledRows(self._width, self._grouped, self._spill_dir)

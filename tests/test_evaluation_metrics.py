@@ -356,6 +356,13 @@ def test_gauc_split_across_workers_and_spilled_is_the_exact_gauc(
     assert _spill_files(spill_dir) == []
 
 
+def _rising_rows(count: int, users: int):
+    """Inputs of rising score and alternating label, the users in turn."""
+    for i in range(count):
+        row = {SCORE: i / count, LABEL: i % 2, WEIGHT: 1.0, USER: i % users}
+        yield _metric_inputs(pd.Series(row))
+
+
 def test_what_a_gauc_accumulator_shuffles_does_not_grow_with_its_rows(
     tmp_path, monkeypatch
 ):
@@ -367,9 +374,8 @@ def test_what_a_gauc_accumulator_shuffles_does_not_grow_with_its_rows(
     monkeypatch.setattr(spill, "SPILL_BEFORE_SHUFFLE", 100)
     combiner = _group_auc_combiner(False, str(tmp_path))
     accumulator = combiner.create_accumulator()
-    for i in range(5250):
-        row = pd.Series({SCORE: i / 5250, LABEL: i % 2, WEIGHT: 1.0, USER: i % 7})
-        accumulator = combiner.add_input(accumulator, _metric_inputs(row))
+    for element in _rising_rows(5250, users=7):
+        accumulator = combiner.add_input(accumulator, element)
         assert len(accumulator.memory.rows) < spill.COMPACT_EVERY
     assert len(accumulator.files) == 5 and accumulator.held == 250
     shuffled = pickle.dumps(combiner.compact(accumulator))
@@ -392,9 +398,8 @@ def test_spilled_rows_read_twice_fail_with_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setattr(spill, "SPILL_ROWS", 10)
     combiner = _group_auc_combiner(False, str(tmp_path))
     accumulator = combiner.create_accumulator()
-    for i in range(25):
-        row = pd.Series({SCORE: i / 25, LABEL: i % 2, WEIGHT: 1.0, USER: i % 3})
-        accumulator = combiner.add_input(accumulator, _metric_inputs(row))
+    for element in _rising_rows(25, users=3):
+        accumulator = combiner.add_input(accumulator, element)
     paths = list(accumulator.files)
     copy = pickle.loads(pickle.dumps(accumulator))
     combiner.extract_output(accumulator)
