@@ -184,12 +184,14 @@ def _write(path: str, columns: Columns, groups: Optional[np.ndarray]) -> None:
     """Writes the rows to ``path`` (.npz) in ``PARTITIONS`` parts by group
     (one part without groups), each column of each part in its narrowest
     exact form (a repeated value as one number)."""
-    parts = PARTITIONS if groups is not None else 1
-    part_of = (
-        _part_of(groups, parts) if groups is not None else np.zeros(len(columns[0]))
-    )
-    order = np.argsort(part_of, kind="stable")
-    bounds = np.searchsorted(part_of[order], np.arange(parts + 1))
+    if groups is None:  # one part, in the rows' order
+        parts, order = 1, np.arange(len(columns[0]))
+        bounds = np.array([0, len(order)])
+    else:
+        parts = PARTITIONS
+        part_of = _part_of(groups, parts)
+        order = np.argsort(part_of, kind="stable")
+        bounds = np.searchsorted(part_of[order], np.arange(parts + 1))
     arrays: Dict[str, np.ndarray] = {}
     for part in range(parts):
         rows = order[bounds[part] : bounds[part + 1]]
@@ -238,17 +240,14 @@ def _opened(path: str) -> Any:
 
 class SpilledRows:
     """A slice's rows of ``width`` floats (and a group hash, when
-    ``grouped``): fewer than ``spill_rows`` in memory, the rest in files."""
+    ``grouped``): fewer than ``SPILL_ROWS`` in memory, the rest in files."""
 
-    __slots__ = ("width", "grouped", "spill_dir", "spill_rows", "memory", "held", "files")
+    __slots__ = ("width", "grouped", "spill_dir", "memory", "held", "files")
 
-    def __init__(
-        self, width: int, grouped: bool, spill_dir: str, spill_rows: int = 0
-    ):
+    def __init__(self, width: int, grouped: bool, spill_dir: str):
         self.width = width
         self.grouped = grouped
         self.spill_dir = spill_dir
-        self.spill_rows = spill_rows or SPILL_ROWS
         self.files: List[str] = []
         self._empty_memory()
 
@@ -259,7 +258,7 @@ class SpilledRows:
     def add(self, row: Tuple[float, ...], group: Optional[int] = None) -> None:
         self.memory.add(row, group)
         self.held += 1
-        if self.held >= self.spill_rows:
+        if self.held >= SPILL_ROWS:
             self.spill()
 
     def spill(self) -> None:
@@ -284,7 +283,7 @@ class SpilledRows:
         self.files.extend(other.files)
         self.memory.absorb(other.memory)
         self.held += other.held
-        if self.held >= self.spill_rows:
+        if self.held >= SPILL_ROWS:
             self.spill()
 
     def by_file(self) -> Iterator[Columns]:
