@@ -99,6 +99,9 @@ class PipelineConfig:
     # (every Beam worker must reach it: evaluation/spill.py); default
     # <pipeline_root>/tmp/evaluator-spill, under the artifact root.
     evaluator_spill_dir: Optional[str] = None
+    # Transform's own TFDV statistics of its input and output (pre- and
+    # post-transform). Off: StatisticsGen computes the input's already.
+    transform_statistics: bool = False
 
     @property
     def data_dir(self) -> str:

@@ -31,6 +31,7 @@ from evaluation.eval_config import BlessingThresholds, build_eval_config
 from models.config import ModelConfig
 from models.trainer import EPOCHS_KEY, MODEL_CONFIG_KEY
 from pipeline.config import IngestConfig, TrainingConfig
+from pipeline.statistics import statistics_options
 
 # The ids of the pipeline's components, in the order they run (the last one
 # only on synthetic logs). Benchmarks and tests read executions by these ids.
@@ -63,6 +64,7 @@ def create_pipeline(
     push_base_directory: str,
     groundtruth: bool = False,
     evaluator_spill_dir: str = "",
+    transform_statistics: bool = False,
     beam_pipeline_args: Sequence[str] = (),
     enable_cache: bool = True,
     metadata_connection_config: Optional[metadata_store_pb2.ConnectionConfig] = None,
@@ -86,6 +88,10 @@ def create_pipeline(
       evaluator_spill_dir: where the Evaluator's GAUC and paired test spill
         each slice's rows; every Beam worker must reach it. Empty: the local
         temporary directory.
+      transform_statistics: Transform also computes TFDV statistics of its
+        input and output. Off by default: StatisticsGen has already computed
+        the input's, and those passes doubled Transform's time and memory
+        (BENCHMARKS.md, the scaling table).
       beam_pipeline_args: Beam options for every Beam-based component.
       enable_cache: reuse the results of an identical earlier execution.
       metadata_connection_config: ML Metadata store; None lets the runner
@@ -101,7 +107,8 @@ def create_pipeline(
         max_reject_rate=ingest.max_reject_rate,
     )
     statistics_gen = tfx.components.StatisticsGen(
-        examples=example_gen.outputs["examples"]
+        examples=example_gen.outputs["examples"],
+        stats_options=statistics_options(),
     )
     schema_gen = tfx.components.ImportSchemaGen(schema_file=schema_path)
     example_validator = tfx.components.ExampleValidator(
@@ -112,6 +119,7 @@ def create_pipeline(
         examples=example_gen.outputs["examples"],
         schema=schema_gen.outputs["schema"],
         preprocessing_fn=PREPROCESSING_FN,
+        disable_statistics=not transform_statistics,
     )
     trainer = tfx.components.Trainer(
         run_fn=RUN_FN,

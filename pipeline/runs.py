@@ -56,6 +56,7 @@ def build_pipeline(
         push_base_directory=config.push_base_directory,
         groundtruth=config.has_groundtruth,
         evaluator_spill_dir=config.spill_dir,
+        transform_statistics=config.transform_statistics,
         beam_pipeline_args=config.beam_pipeline_args,
         enable_cache=config.enable_cache,
         metadata_connection_config=(

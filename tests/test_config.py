@@ -89,3 +89,23 @@ def test_artifact_root_moves_the_pipeline_root_and_the_evaluator_spill_dir():
     assert local.spill_dir == "/tmp/w/pipeline_root/esm2/tmp/evaluator-spill"
     chosen, _ = parse_config(["--evaluator-spill-dir", "/scratch/spill"])
     assert chosen.spill_dir == "/scratch/spill"
+
+
+def _component(config: PipelineConfig, component_id: str):
+    from pipeline import runs
+
+    built = runs.build_pipeline(config, with_metadata=False)
+    return {c.id: c for c in built.components}[component_id]
+
+
+def test_statistics_are_sketched_once_unless_transform_statistics_is_set(tmp_path):
+    """StatisticsGen's top values come from bounded sketches; Transform does
+    not recompute the input's statistics unless asked."""
+    config, _ = parse_config(["--workdir", str(tmp_path)])
+    statistics_gen = _component(config, "StatisticsGen")
+    assert '"_use_sketch_based_topk_uniques": true' in (
+        statistics_gen.exec_properties["stats_options_json"]
+    )
+    assert _component(config, "Transform").exec_properties["disable_statistics"] == 1
+    asked, _ = parse_config(["--workdir", str(tmp_path), "--transform-statistics"])
+    assert _component(asked, "Transform").exec_properties["disable_statistics"] == 0

@@ -10,6 +10,7 @@ from tensorflow_metadata.proto.v0 import schema_pb2
 
 from pipeline.config import DEFAULT_SCHEMA_PATH
 from pipeline.schema import generate
+from pipeline.statistics import statistics_options
 from transform import features
 
 _TFDV_TYPE = {str: schema_pb2.BYTES, int: schema_pb2.INT, float: schema_pb2.FLOAT}
@@ -136,7 +137,10 @@ def _row(**overrides):
 
 
 def _anomalous_features(schema, rows):
-    stats = tfdv.generate_statistics_from_dataframe(pd.DataFrame(rows))
+    # The statistics as the pipeline's StatisticsGen computes them.
+    stats = tfdv.generate_statistics_from_dataframe(
+        pd.DataFrame(rows), stats_options=statistics_options()
+    )
     return set(tfdv.validate_statistics(stats, schema).anomaly_info)
 
 
