@@ -90,8 +90,9 @@ def create_pipeline(
         temporary directory.
       transform_statistics: Transform also computes TFDV statistics of its
         input and output. Off by default: StatisticsGen has already computed
-        the input's, and those passes doubled Transform's time and memory
-        (BENCHMARKS.md, the scaling table).
+        the input's, and the output's made the local runner hold the whole
+        transformed data set in memory (BENCHMARKS.md section 6, the
+        scaling table).
       beam_pipeline_args: Beam options for every Beam-based component.
       enable_cache: reuse the results of an identical earlier execution.
       metadata_connection_config: ML Metadata store; None lets the runner
