@@ -10,6 +10,12 @@ benchmarks/trainer_bench.py), and it keeps moving a rarely seen ID for
 steps after the batch that saw it. ``LazyAdam`` (the TF Addons
 optimiser of that name, which is not installable with TF 2.16) applies the
 Adam update to the looked-up rows only; dense variables get plain Adam.
+
+tf_keras writes the dense update as nine element-wise ops and three
+assignments, each a pass over the variable; ESM2's four towers at the
+paper's sizes hold about a million weights, so that is a dozen passes over
+4 MB every step. ``LazyAdam`` runs the same update as TensorFlow's fused
+``ResourceApplyAdam`` kernel: one pass, the same arithmetic.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ class LazyAdam(tf_keras.optimizers.Adam):
 
     def update_step(self, gradient, variable):
         if not isinstance(gradient, tf.IndexedSlices):
-            return super().update_step(gradient, variable)
+            return self._dense_step(gradient, variable)
         # apply_gradients has already summed repeated lookups of a row into
         # one (``_deduplicate_sparse_grad``): the indices are unique here, so
         # no data-dependent shape enters the step XLA compiles on a GPU.
@@ -43,4 +49,32 @@ class LazyAdam(tf_keras.optimizers.Adam):
         v.scatter_update(tf.IndexedSlices(v_rows, indices))
         variable.scatter_sub(
             tf.IndexedSlices(alpha * m_rows / (tf.sqrt(v_rows) + self.epsilon), indices)
+        )
+
+    def _dense_step(self, gradient: tf.Tensor, variable: tf.Variable) -> None:
+        """tf_keras's dense Adam update in one fused kernel.
+
+        ``ResourceApplyAdam`` computes m, v and the step as tf_keras does
+        (lr * sqrt(1 - beta_2^t) / (1 - beta_1^t) * m / (sqrt(v) + epsilon));
+        the variants it has no kernel for (amsgrad, an adaptive epsilon) take
+        tf_keras's path.
+        """
+        if self.amsgrad or self.adaptive_epsilon:
+            return super().update_step(gradient, variable)
+        dtype = variable.dtype
+        key = self._var_key(variable)
+        step = tf.cast(self.iterations + 1, dtype)
+        beta_1 = tf.cast(self.beta_1, dtype)
+        beta_2 = tf.cast(self.beta_2, dtype)
+        tf.raw_ops.ResourceApplyAdam(
+            var=variable.handle,
+            m=self._momentums[self._index_dict[key]].handle,
+            v=self._velocities[self._index_dict[key]].handle,
+            beta1_power=tf.pow(beta_1, step),
+            beta2_power=tf.pow(beta_2, step),
+            lr=tf.cast(self.learning_rate, dtype),
+            beta1=beta_1,
+            beta2=beta_2,
+            epsilon=tf.cast(self.epsilon, dtype),
+            grad=gradient,
         )
