@@ -200,12 +200,17 @@ class TowerStack(tf_keras.layers.Layer):
 
     On CPUs with bfloat16 matmul units (AVX512-BF16, AMX) a bfloat16 matmul
     runs 3-4 times faster than a float32 one, and the towers' matmuls are
-    most of a training step: ``training_matmul_dtype`` narrows only the
-    training matmuls' inputs. The bias, the activation, dropout and every
-    gradient update stay float32 (Eigen's element-wise bfloat16 kernels are
-    slower than float32 ones), and so do the weights. Evaluation and serving
-    (``training`` false) compute in float32, so the exported model runs on
-    any device and scores what the weights say, not a rounded version.
+    most of a training step: with ``training_matmul_dtype`` bfloat16, a
+    training pass runs the towers in it from the input to the logits (the
+    matmuls sum in float32 inside the kernel; the bias add, ReLU and dropout
+    work on the bfloat16 activations the next matmul reads anyway). Casting
+    each layer's output back to float32 and again to bfloat16 for the next
+    matmul cost four passes over every activation per layer, forward and
+    back: 7% of the towers' time (``benchmarks/tower_speed.py``). The
+    weights and their updates stay float32, and the logits come out float32.
+    Evaluation and serving (``training`` false) compute in float32, so the
+    exported model runs on any device and scores what the weights say, not
+    a rounded version.
     """
 
     def __init__(
@@ -249,20 +254,17 @@ class TowerStack(tf_keras.layers.Layer):
         super().build(input_shape)
 
     def call(self, inputs: tf.Tensor, training: bool = False) -> List[tf.Tensor]:
-        narrow = self.training_matmul_dtype
-        narrow = narrow if training and narrow != self.compute_dtype else None
+        narrow = training and self.training_matmul_dtype != self.compute_dtype
+        dtype = self.training_matmul_dtype if narrow else self.compute_dtype
         # One input: (1, batch, width), which the matmul broadcasts over the towers.
-        x = inputs if inputs.shape.rank == 3 else inputs[tf.newaxis]
+        x = inputs if inputs.shape.rank == 3 else tf.expand_dims(inputs, 0)
+        x = tf.cast(x, dtype)
         last = len(self.kernels) - 1
         for i, (kernel, bias) in enumerate(zip(self.kernels, self.biases)):
-            if narrow is None:
-                x = tf.matmul(x, kernel)
-            else:
-                product = tf.matmul(tf.cast(x, narrow), tf.cast(kernel, narrow))
-                x = tf.cast(product, self.compute_dtype)
-            x = x + bias
+            x = tf.matmul(x, tf.cast(kernel, dtype)) + tf.cast(bias, dtype)
             if i < last:
                 x = tf.nn.relu(x)
                 if training and self.dropout > 0.0:
                     x = bernoulli_dropout(x, self.dropout)
-        return tf.unstack(tf.squeeze(x, axis=2), num=self.count)
+        logits = tf.cast(tf.squeeze(x, axis=2), self.compute_dtype)
+        return tf.unstack(logits, num=self.count)

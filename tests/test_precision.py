@@ -47,7 +47,7 @@ def _logit_layer(precision: tf.DType, count: int = 2, width: int = 40) -> TowerS
     return layer
 
 
-def test_towers_round_only_the_training_matmul_inputs():
+def test_towers_train_in_bfloat16_and_serve_in_float32():
     rng = np.random.default_rng(0)
     x = rng.normal(size=(64, 40)).astype("float32")
     layer = _logit_layer(tf.bfloat16)
@@ -57,10 +57,12 @@ def test_towers_round_only_the_training_matmul_inputs():
     for k, kernel in enumerate(layer.kernels[0].numpy().astype(np.float64)):
         exact = x.astype(np.float64) @ kernel[:, 0] + 1.0
         product = _round_to_bfloat16(x) @ _round_to_bfloat16(kernel[:, 0])
-        rounded = _round_to_bfloat16(product) + 1.0
+        rounded = _round_to_bfloat16(_round_to_bfloat16(product) + 1.0)
         # Training: the product of the rounded inputs, summed in float32 and
-        # rounded once more on the way out (one bfloat16 step: 2**-8 relative).
+        # rounded on the way out, the bias added in bfloat16 (the kernel's
+        # float32 sum may round the other way: one bfloat16 step, 2**-8).
         np.testing.assert_allclose(trained[k], rounded, rtol=2**-8, atol=1e-5)
+        np.testing.assert_array_equal(trained[k], _round_to_bfloat16(trained[k]))
         assert np.max(np.abs(trained[k] - exact)) > 1e-3  # it did round
         # Serving and evaluation: float32 throughout.
         np.testing.assert_allclose(served[k], exact, rtol=1e-5, atol=1e-5)
