@@ -4,9 +4,9 @@ bfloat16 keeps float32's exponent range with an 8-bit mantissa: a training
 pass runs the towers in it (their sums accumulate in float32 inside the
 matmul kernel, and each product is rounded once on the way out); the
 weights and their updates stay float32, and so does everything outside the
-towers (``models.layers.TowerStack``). Where the hardware has bfloat16 matmul units it
-is the cheaper way to train the same model; where it has not, the type is
-emulated and slower, so ``auto`` asks the hardware.
+towers (``models.layers.TowerStack``). Where the hardware has bfloat16
+matmul units it is the cheaper way to train the same model; where it has
+not, the type is emulated and slower, so ``auto`` asks the hardware.
 """
 
 from __future__ import annotations
