@@ -28,53 +28,43 @@ class LazyAdam(tf_keras.optimizers.Adam):
     """Adam whose sparse updates touch only the rows in the gradient."""
 
     def update_step(self, gradient, variable):
-        if not isinstance(gradient, tf.IndexedSlices):
-            return self._dense_step(gradient, variable)
-        # apply_gradients has already summed repeated lookups of a row into
-        # one (``_deduplicate_sparse_grad``): the indices are unique here, so
-        # no data-dependent shape enters the step XLA compiles on a GPU.
-        indices, values = gradient.indices, gradient.values
+        dense = not isinstance(gradient, tf.IndexedSlices)
+        if dense and (self.amsgrad or self.adaptive_epsilon):
+            # Variants ResourceApplyAdam has no kernel for: tf_keras's path.
+            return super().update_step(gradient, variable)
         dtype = variable.dtype
         lr = tf.cast(self.learning_rate, dtype)
         step = tf.cast(self.iterations + 1, dtype)
         beta_1 = tf.cast(self.beta_1, dtype)
         beta_2 = tf.cast(self.beta_2, dtype)
-        alpha = lr * tf.sqrt(1 - tf.pow(beta_2, step)) / (1 - tf.pow(beta_1, step))
-        key = self._var_key(variable)
-        m = self._momentums[self._index_dict[key]]
-        v = self._velocities[self._index_dict[key]]
+        beta_1_power, beta_2_power = tf.pow(beta_1, step), tf.pow(beta_2, step)
+        slot = self._index_dict[self._var_key(variable)]
+        m, v = self._momentums[slot], self._velocities[slot]
+        if dense:
+            # tf_keras's dense update in one fused kernel, the same arithmetic:
+            # lr * sqrt(1 - beta_2^t) / (1 - beta_1^t) * m / (sqrt(v) + epsilon).
+            tf.raw_ops.ResourceApplyAdam(
+                var=variable.handle,
+                m=m.handle,
+                v=v.handle,
+                beta1_power=beta_1_power,
+                beta2_power=beta_2_power,
+                lr=lr,
+                beta1=beta_1,
+                beta2=beta_2,
+                epsilon=tf.cast(self.epsilon, dtype),
+                grad=gradient,
+            )
+            return
+        # apply_gradients has already summed repeated lookups of a row into
+        # one (``_deduplicate_sparse_grad``): the indices are unique here, so
+        # no data-dependent shape enters the step XLA compiles on a GPU.
+        indices, values = gradient.indices, gradient.values
+        alpha = lr * tf.sqrt(1 - beta_2_power) / (1 - beta_1_power)
         m_rows = beta_1 * tf.gather(m, indices) + (1 - beta_1) * values
         v_rows = beta_2 * tf.gather(v, indices) + (1 - beta_2) * tf.square(values)
         m.scatter_update(tf.IndexedSlices(m_rows, indices))
         v.scatter_update(tf.IndexedSlices(v_rows, indices))
         variable.scatter_sub(
             tf.IndexedSlices(alpha * m_rows / (tf.sqrt(v_rows) + self.epsilon), indices)
-        )
-
-    def _dense_step(self, gradient: tf.Tensor, variable: tf.Variable) -> None:
-        """tf_keras's dense Adam update in one fused kernel.
-
-        ``ResourceApplyAdam`` computes m, v and the step as tf_keras does
-        (lr * sqrt(1 - beta_2^t) / (1 - beta_1^t) * m / (sqrt(v) + epsilon));
-        the variants it has no kernel for (amsgrad, an adaptive epsilon) take
-        tf_keras's path.
-        """
-        if self.amsgrad or self.adaptive_epsilon:
-            return super().update_step(gradient, variable)
-        dtype = variable.dtype
-        key = self._var_key(variable)
-        step = tf.cast(self.iterations + 1, dtype)
-        beta_1 = tf.cast(self.beta_1, dtype)
-        beta_2 = tf.cast(self.beta_2, dtype)
-        tf.raw_ops.ResourceApplyAdam(
-            var=variable.handle,
-            m=self._momentums[self._index_dict[key]].handle,
-            v=self._velocities[self._index_dict[key]].handle,
-            beta1_power=tf.pow(beta_1, step),
-            beta2_power=tf.pow(beta_2, step),
-            lr=tf.cast(self.learning_rate, dtype),
-            beta1=beta_1,
-            beta2=beta_2,
-            epsilon=tf.cast(self.epsilon, dtype),
-            grad=gradient,
         )

@@ -9,17 +9,22 @@ from models.optimizers import LazyAdam
 LR, B1, B2, EPS = 0.1, 0.9, 0.999, 1e-7
 
 
+def _adam_step(value, m, v, g, t):
+    """Adam's update of ``value`` at step ``t`` (from 1), in float64."""
+    m = B1 * m + (1 - B1) * g
+    v = B2 * v + (1 - B2) * g**2
+    value = value - LR * np.sqrt(1 - B2**t) / (1 - B1**t) * m / (np.sqrt(v) + EPS)
+    return value, m, v
+
+
 def _adam_rows(steps):
     """Hand-computed lazy Adam on a (4, 2) table of ones: ``steps`` is a list
     of {row: gradient} dicts; rows absent from a step are left untouched."""
     table = np.ones((4, 2))
     m, v = np.zeros_like(table), np.zeros_like(table)
     for t, grads in enumerate(steps, start=1):
-        alpha = LR * np.sqrt(1 - B2**t) / (1 - B1**t)
         for row, g in grads.items():
-            m[row] = B1 * m[row] + (1 - B1) * g
-            v[row] = B2 * v[row] + (1 - B2) * g**2
-            table[row] -= alpha * m[row] / (np.sqrt(v[row]) + EPS)
+            table[row], m[row], v[row] = _adam_step(table[row], m[row], v[row], g, t)
     return table
 
 
@@ -70,10 +75,7 @@ def _adam_dense(start, scales):
     var = np.asarray(start, np.float64)
     m, v = np.zeros_like(var), np.zeros_like(var)
     for t, scale in enumerate(scales, start=1):
-        g = 2 * scale * var
-        m = B1 * m + (1 - B1) * g
-        v = B2 * v + (1 - B2) * g**2
-        var = var - LR * np.sqrt(1 - B2**t) / (1 - B1**t) * m / (np.sqrt(v) + EPS)
+        var, m, v = _adam_step(var, m, v, 2 * scale * var, t)
     return var
 
 
