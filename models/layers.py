@@ -179,11 +179,12 @@ def bernoulli_dropout(x: tf.Tensor, rate: float) -> tf.Tensor:
     draws = tf.reshape(tf.bitcast(words, small), [-1])[:count]
     keep = tf.reshape(draws >= tf.cast(round(rate * 2**bits), small), tf.shape(x))
     scale = 1.0 / (1.0 - rate)
-    if x.dtype != tf.float32 and float(np.array(scale, x.dtype.as_numpy_dtype)) != scale:
-        # bfloat16 would round the scale itself (1/0.9 to 1.109375), and
-        # every kept activation with it: scale in float32, round once after.
-        return tf.cast(tf.cast(x, tf.float32) * (tf.cast(keep, tf.float32) * scale), x.dtype)
-    return x * (tf.cast(keep, x.dtype) * scale)
+    # bfloat16 would round the scale itself (1/0.9 to 1.109375), and every
+    # kept activation with it: where a 16-bit x cannot hold the scale
+    # exactly, scale in float32 and round once after.
+    exact = x.dtype.size >= 4 or float(np.array(scale, x.dtype.as_numpy_dtype)) == scale
+    wide = x.dtype if exact else tf.float32
+    return tf.cast(tf.cast(x, wide) * (tf.cast(keep, wide) * scale), x.dtype)
 
 
 class TowerStack(tf_keras.layers.Layer):
@@ -267,13 +268,11 @@ class TowerStack(tf_keras.layers.Layer):
         # One input: (1, batch, width), which the matmul broadcasts over the towers.
         x = inputs if inputs.shape.rank == 3 else tf.expand_dims(inputs, 0)
         x = tf.cast(x, dtype)
-        last = len(self.kernels) - 1
-        for i, (kernel, bias) in enumerate(zip(self.kernels, self.biases)):
-            x = tf.matmul(x, tf.cast(kernel, dtype))
-            if i == last:  # the logits' bias in float32: no bfloat16 step on them
-                x = tf.cast(x, self.compute_dtype) + bias
-                break
-            x = tf.nn.relu(x + tf.cast(bias, dtype))
+        for kernel, bias in zip(self.kernels[:-1], self.biases[:-1]):
+            x = tf.nn.relu(tf.matmul(x, tf.cast(kernel, dtype)) + tf.cast(bias, dtype))
             if training and self.dropout > 0.0:
                 x = bernoulli_dropout(x, self.dropout)
-        return tf.unstack(tf.squeeze(x, axis=2), num=self.count)
+        # The logits' bias in float32: no bfloat16 step on them.
+        product = tf.matmul(x, tf.cast(self.kernels[-1], dtype))
+        logits = tf.cast(product, self.compute_dtype) + self.biases[-1]
+        return tf.unstack(tf.squeeze(logits, axis=2), num=self.count)
